@@ -1,0 +1,5 @@
+import sys
+
+from deepself.cli import main
+
+sys.exit(main())

@@ -1,0 +1,153 @@
+"""`deepself <stage> ...`: the command line that the workflow's rules call, one subcommand per stage.
+
+Structured arguments (a model's settings, a feature's parameters) travel as JSON strings. Bad
+input ends the command with one line ``deepself: error: <what and where>`` and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from deepself.errors import DeepselfError
+
+
+def _sheet(args):
+    from deepself.io.sheet import build_sheet, write_sheet
+
+    sheet = build_sheet(json.loads(args.data), json.loads(args.cv), args.work_dir)
+    write_sheet(sheet, args.out)
+    logging.getLogger("deepself").info("%d samples, %d classes, folds %s -> %s", len(sheet),
+                                       sheet["label"].nunique(), sorted(sheet["fold"].unique()), args.out)
+
+
+def _ingest(args):
+    from deepself.io.ingest import ingest
+
+    ingest(args.sheet, args.modality, json.loads(args.spec), args.out)
+
+
+def _filter(args):
+    from deepself.signal.stages import filter_store
+
+    spec = json.loads(args.spec)
+    filter_store(args.input, args.out, spec["band"], spec["order"], key=args.key)
+
+
+def _features(args):
+    from deepself.signal.stages import feature_store
+
+    feature_store(args.input, args.out, args.name, json.loads(args.spec))
+
+
+def _train(args):
+    import torch
+
+    from deepself.train import train_fold
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    train_fold(args.sheet, args.input, args.fold, json.loads(args.spec), args.out_dir)
+
+
+def _fuse(args):
+    from deepself.fusion import fuse_fold
+
+    fuse_fold(args.predictions, args.summaries, args.method, args.out)
+
+
+def _report(args):
+    from deepself.report import make_report
+
+    make_report(json.loads(args.systems), args.out_dir, args.experiment)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deepself", description=__doc__.splitlines()[0])
+    parser.add_argument("--log", help="also write the log to this file")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("sheet", help="check the sample sheet (or make it from a known layout), assign folds")
+    p.add_argument("--data", required=True, help="the config's data section, JSON")
+    p.add_argument("--cv", required=True, help="the config's cv section, JSON")
+    p.add_argument("--work-dir", required=True, help="where adapters write converted files")
+    p.add_argument("--out", required=True, help="samples.csv to write")
+    p.set_defaults(run=_sheet)
+
+    p = sub.add_parser("ingest", help="read one modality's files into an HDF5 store")
+    p.add_argument("--sheet", required=True)
+    p.add_argument("--modality", required=True)
+    p.add_argument("--spec", required=True, help="data.modalities.<modality>, JSON")
+    p.add_argument("--out", required=True)
+    p.set_defaults(run=_ingest)
+
+    p = sub.add_parser("filter", help="zero-phase Butterworth band-pass of every signal")
+    p.add_argument("--input", required=True)
+    p.add_argument("--spec", required=True, help='{"band": [low, high], "order": 4}')
+    p.add_argument("--key", default="filter", help="config key named in errors")
+    p.add_argument("--out", required=True)
+    p.set_defaults(run=_filter)
+
+    p = sub.add_parser("features", help="compute a feature map for every sample")
+    p.add_argument("--input", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--spec", required=True, help="features.<name>, JSON")
+    p.add_argument("--out", required=True)
+    p.set_defaults(run=_features)
+
+    p = sub.add_parser("train", help="train one model on one fold, keep the best epoch on the dev split")
+    p.add_argument("--sheet", required=True)
+    p.add_argument("--input", required=True, help="the store the model learns from")
+    p.add_argument("--fold", required=True)
+    p.add_argument("--spec", required=True, help="model settings, JSON")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(run=_train)
+
+    p = sub.add_parser("fuse", help="late fusion of several models' probabilities for one fold")
+    p.add_argument("--predictions", nargs="+", required=True)
+    p.add_argument("--summaries", nargs="+", required=True, help="the models' summary.json, same order")
+    p.add_argument("--method", choices=["mean", "weighted"], default="mean")
+    p.add_argument("--out", required=True)
+    p.set_defaults(run=_fuse)
+
+    p = sub.add_parser("report", help="UAR tables and plots of every model and fusion")
+    p.add_argument("--systems", required=True, help="JSON: name -> {kind, predictions, histories, models}")
+    p.add_argument("--experiment", default="")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(run=_report)
+    return parser
+
+
+def _setup_logging(log_file: str | None, verbose: bool) -> None:
+    # With a log file (as in the workflow) progress goes there and the terminal shows only problems.
+    console = logging.StreamHandler(sys.stderr)
+    handlers: list[logging.Handler] = [console]
+    if log_file:
+        console.setLevel(logging.WARNING)
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, mode="w"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=handlers,
+                        format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log, args.verbose)
+    try:
+        args.run(args)
+    except DeepselfError as err:
+        print(f"deepself: error: {err}", file=sys.stderr)
+        if args.log:
+            with open(args.log, "a") as fh:
+                fh.write(f"deepself: error: {err}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

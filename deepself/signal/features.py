@@ -1,0 +1,607 @@
+"""Feature maps of signals: pure functions, array in, array out, looked up by name in ``FEATURES``.
+
+Every feature takes one sample ``x`` of shape (channels, time) and its sampling rate, then its own
+parameters keyword-only, and returns a float32 map of shape (channels, rows, frames):
+
+- ``raw``: the signal itself, (channels, time);
+- ``spectrogram``: ``1 + n_fft // 2`` STFT bins, lowest frequency first, by STFT frames;
+- ``logmel``: ``n_mels`` Mel bands, lowest first, by STFT frames;
+- ``scalogram``: one row per wavelet scale, smallest scale (highest frequency) first, by
+  ``ceil(time / hop)`` columns.
+
+A config names a feature and its parameters; :func:`check_params` checks them against the
+signal before any work and returns them complete, so that a stored feature map says exactly how
+it was made. :func:`compute` runs a feature on one sample or a batch.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+import warnings
+
+import librosa
+import numpy as np
+import pywt
+
+from deepself.errors import DeepselfError
+
+
+def raw(x: np.ndarray, sample_rate: float) -> np.ndarray:
+    """Return the signal itself, for models that learn their own front end.
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (channels, time)
+        One sample.
+    sample_rate : float
+        Sampling rate in Hz (unused; every feature takes it).
+
+    Returns
+    -------
+    np.ndarray, shape (channels, time)
+        ``x`` unchanged.
+    """
+    return x
+
+
+def _db_reference(ref):
+    """librosa's ``ref``: a number, or ``np.max`` for the config string "max"."""
+    return np.max if isinstance(ref, str) and ref == "max" else ref
+
+
+def spectrogram(
+    x: np.ndarray,
+    sample_rate: float,
+    *,
+    n_fft: int = 512,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window="hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    power: float = 2.0,
+    log: bool = True,
+    ref: float | str = 1.0,
+    amin: float = 1e-10,
+    top_db: float | None = 80.0,
+) -> np.ndarray:
+    """Short-time Fourier magnitude (``power`` 1) or power (``power`` 2), in dB when ``log``.
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (channels, time)
+        One sample.
+    sample_rate : float
+        Sampling rate in Hz (the bins are ``k * sample_rate / n_fft``).
+    n_fft : int, default 512
+        FFT length in samples; gives ``1 + n_fft // 2`` frequency bins.
+    hop_length : int, optional
+        Samples between frames; default ``win_length // 4`` (librosa's default; ``n_fft // 4``
+        when ``win_length`` is not given).
+    win_length : int, optional
+        Window length in samples, at most ``n_fft``; default ``n_fft``.
+    window : str or tuple, default "hann"
+        Window, as :func:`scipy.signal.get_window` names it.
+    center : bool, default True
+        Pad the signal so that frame ``t`` is centred at sample ``t * hop_length``.
+    pad_mode : str, default "constant"
+        How to pad when ``center`` (zeros by default).
+    power : float, default 2.0
+        Exponent of the magnitude; with ``log`` only 1 (amplitude) or 2 (power).
+    log : bool, default True
+        Convert to dB with :func:`librosa.power_to_db` (power 2) or
+        :func:`librosa.amplitude_to_db` (power 1).
+    ref : float or "max", default 1.0
+        dB reference: 0 dB is ``ref`` (``"max"``: the largest value of the sample).
+    amin : float, default 1e-10
+        Floor before the logarithm.
+    top_db : float or None, default 80.0
+        Clip at ``top_db`` below the peak. The peak is taken over all channels of the sample,
+        so that a quiet channel stays quiet relative to the others.
+
+    Returns
+    -------
+    np.ndarray, float32, shape (channels, 1 + n_fft // 2, frames)
+    """
+    stft = librosa.stft(
+        x,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=win_length,
+        window=window,
+        center=center,
+        pad_mode=pad_mode,
+    )
+    S = np.abs(stft) ** power
+    if log:
+        if power == 2:
+            S = librosa.power_to_db(S, ref=_db_reference(ref), amin=amin, top_db=top_db)
+        elif power == 1:
+            S = librosa.amplitude_to_db(S, ref=_db_reference(ref), amin=amin, top_db=top_db)
+        else:
+            raise DeepselfError(f"spectrogram: log=True needs power 1 or 2, got power={power}")
+    return S.astype(np.float32, copy=False)
+
+
+def logmel(
+    x: np.ndarray,
+    sample_rate: float,
+    *,
+    n_fft: int = 2048,
+    hop_length: int = 512,
+    win_length: int | None = None,
+    window="hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    power: float = 2.0,
+    n_mels: int = 128,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    htk: bool = False,
+    norm="slaney",
+    ref: float | str = 1.0,
+    amin: float = 1e-10,
+    top_db: float | None = 80.0,
+) -> np.ndarray:
+    """Log-Mel spectrogram: :func:`librosa.feature.melspectrogram` in dB.
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (channels, time)
+        One sample.
+    sample_rate : float
+        Sampling rate in Hz.
+    n_fft, hop_length, win_length, window, center, pad_mode, power
+        STFT parameters as in :func:`spectrogram` (librosa's defaults: 2048, 512).
+    n_mels : int, default 128
+        Number of Mel bands.
+    fmin : float, default 0.0
+        Lowest band edge in Hz.
+    fmax : float, optional
+        Highest band edge in Hz; default the Nyquist frequency ``sample_rate / 2``.
+    htk : bool, default False
+        HTK Mel scale instead of Slaney's.
+    norm : "slaney", float or None, default "slaney"
+        Normalisation of the Mel filters (Slaney: equal area).
+    ref, amin, top_db
+        dB conversion as in :func:`spectrogram`; ``top_db`` is relative to the peak over all
+        channels of the sample.
+
+    Returns
+    -------
+    np.ndarray, float32, shape (channels, n_mels, frames)
+    """
+    S = librosa.feature.melspectrogram(
+        y=x,
+        sr=sample_rate,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=win_length,
+        window=window,
+        center=center,
+        pad_mode=pad_mode,
+        power=power,
+        n_mels=n_mels,
+        fmin=fmin,
+        fmax=fmax,
+        htk=htk,
+        norm=norm,
+    )
+    S = librosa.power_to_db(S, ref=_db_reference(ref), amin=amin, top_db=top_db)
+    return S.astype(np.float32, copy=False)
+
+
+def _default_fmin(sample_rate: float, n_samples: int) -> float:
+    """Lowest scalogram frequency by default: four periods fit in the signal."""
+    return 4.0 * sample_rate / n_samples
+
+
+def _scales_for(wavelet: str, sample_rate: float, n_scales: int, fmin: float, fmax: float) -> np.ndarray:
+    """Scales of ``n_scales`` frequencies log-spaced from ``fmax`` down to ``fmin`` (Hz)."""
+    frequencies = np.geomspace(fmax, fmin, n_scales)
+    return np.atleast_1d(pywt.frequency2scale(wavelet, frequencies / sample_rate))
+
+
+def scalogram(
+    x: np.ndarray,
+    sample_rate: float,
+    *,
+    wavelet: str = "morl",
+    scales=None,
+    n_scales: int = 64,
+    fmin: float | None = None,
+    fmax: float | None = None,
+    hop: int = 1,
+    log: bool = False,
+    method: str = "fft",
+) -> np.ndarray:
+    """Magnitude of the continuous wavelet transform, :func:`pywt.cwt`.
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (channels, time)
+        One sample.
+    sample_rate : float
+        Sampling rate in Hz.
+    wavelet : str, default "morl"
+        A continuous wavelet of ``pywt.wavelist(kind="continuous")``; the parametrised families
+        take their parameters in the name (``"cmor1.5-1.0"``).
+    scales : sequence of float, optional
+        Scales in samples, as :func:`pywt.cwt` takes them. When given, ``n_scales``, ``fmin`` and
+        ``fmax`` are not used. By default ``n_scales`` scales whose centre frequencies
+        (:func:`pywt.scale2frequency`) are log-spaced from ``fmax`` down to ``fmin``.
+    n_scales : int, default 64
+        Number of scales when ``scales`` is not given.
+    fmin : float, optional
+        Lowest centre frequency in Hz; default ``4 * sample_rate / time``, the frequency whose
+        period fits four times in the signal. A lower one would give a wavelet (about five
+        periods long for the Morlet) much longer than the signal: rows of edge effects only.
+    fmax : float, optional
+        Highest centre frequency in Hz; default ``sample_rate / 4``, four samples per period.
+        Closer to Nyquist the sampled wavelet has too few samples per period to be a wavelet.
+    hop : int, default 1
+        Keep every ``hop``-th time step: the transform has one column per sample, which for
+        long audio gives maps far larger than a model needs.
+    log : bool, default False
+        Apply ``log1p`` to the magnitude (compresses its range, keeps zero at zero).
+    method : {"fft", "conv"}, default "fft"
+        How :func:`pywt.cwt` convolves. Both give the same result (to float precision), but
+        "conv" costs time x wavelet length, and the wavelet at the lowest frequency is about as
+        long as the signal: quadratic in the signal length.
+
+    Returns
+    -------
+    np.ndarray, float32, shape (channels, n_scales, ceil(time / hop))
+        Row 0 is the smallest scale, the highest frequency (scales ascend, frequencies descend,
+        as in pywt).
+    """
+    if scales is None:
+        scales = _scales_for(
+            wavelet,
+            sample_rate,
+            n_scales,
+            _default_fmin(sample_rate, x.shape[-1]) if fmin is None else fmin,
+            sample_rate / 4 if fmax is None else fmax,
+        )
+    coefficients, _ = pywt.cwt(
+        x, scales, wavelet, sampling_period=1 / sample_rate, method=method, axis=-1
+    )
+    # pywt puts the scales first: (scales, channels, time) -> (channels, scales, time).
+    S = np.abs(np.moveaxis(coefficients, 0, -2)[..., ::hop])
+    if log:
+        S = np.log1p(S)
+    return S.astype(np.float32, copy=False)
+
+
+FEATURES = {"raw": raw, "spectrogram": spectrogram, "logmel": logmel, "scalogram": scalogram}
+
+# librosa's pad modes for centred frames, less "empty": it pads with uninitialised memory, so the
+# same signal would not give the same features twice.
+_PAD_MODES = ("constant", "edge", "linear_ramp", "reflect", "symmetric")
+_CWT_METHODS = ("fft", "conv")
+
+
+def _defaults(kind: str) -> dict:
+    """The feature's own parameters (after ``x, sample_rate``) with their defaults."""
+    parameters = list(inspect.signature(FEATURES[kind]).parameters.values())[2:]
+    return {p.name: p.default for p in parameters}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_int(p: dict, name: str, key: str, minimum: int) -> None:
+    value = p[name]
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise DeepselfError(f"{key}.{name}: {value!r} is not an integer >= {minimum}")
+    p[name] = int(value)
+
+
+def _check_number(p: dict, name: str, key: str, *, positive: bool = False, allow_none: bool = False) -> None:
+    value = p[name]
+    if value is None and allow_none:
+        return
+    if not _is_number(value) or (positive and value <= 0) or value < 0:
+        kind = "a positive number" if positive else "a number >= 0"
+        raise DeepselfError(f"{key}.{name}: {value!r} is not {kind}" + (" or null" if allow_none else ""))
+    p[name] = float(value)
+
+
+def _check_bool(p: dict, name: str, key: str) -> None:
+    if not isinstance(p[name], (bool, np.bool_)):
+        raise DeepselfError(f"{key}.{name}: {p[name]!r} is not true or false")
+    p[name] = bool(p[name])
+
+
+def _check_choice(p: dict, name: str, key: str, choices) -> None:
+    if p[name] not in choices:
+        raise DeepselfError(f"{key}.{name}: {p[name]!r} is not one of {', '.join(map(str, choices))}")
+
+
+def _check_frequency_range(p: dict, key: str, sample_rate: float, fmin_may_be_zero: bool) -> None:
+    """fmin and fmax (both resolved) must satisfy 0 <= fmin < fmax <= Nyquist."""
+    nyquist = sample_rate / 2
+    if p["fmax"] > nyquist:
+        raise DeepselfError(f"{key}.fmax: {p['fmax']:g} Hz is above the Nyquist frequency {nyquist:g} Hz")
+    if p["fmin"] <= 0 and not fmin_may_be_zero:
+        raise DeepselfError(f"{key}.fmin: {p['fmin']:g} Hz is not a positive frequency")
+    if p["fmin"] >= p["fmax"]:
+        raise DeepselfError(f"{key}.fmin: {p['fmin']:g} Hz is not below fmax {p['fmax']:g} Hz")
+
+
+def _check_stft(p: dict, key: str, n_samples: int) -> None:
+    _check_int(p, "n_fft", key, 1)
+    if p["n_fft"] > n_samples:
+        raise DeepselfError(f"{key}.n_fft: {p['n_fft']} is longer than the signal ({n_samples} samples)")
+    if p["win_length"] is None:
+        p["win_length"] = p["n_fft"]
+    _check_int(p, "win_length", key, 1)
+    if p["win_length"] > p["n_fft"]:
+        raise DeepselfError(f"{key}.win_length: {p['win_length']} is longer than n_fft {p['n_fft']}")
+    if p["hop_length"] is None:
+        p["hop_length"] = p["win_length"] // 4
+        if p["hop_length"] < 1:
+            raise DeepselfError(f"{key}.hop_length: the default win_length // 4 is 0; give hop_length")
+    _check_int(p, "hop_length", key, 1)
+    # A config file gives a parametrised window (("kaiser", 8.0)) as a list; scipy wants a tuple.
+    window = p["window"]
+    if isinstance(window, (list, tuple)) and window and isinstance(window[0], str):
+        window = p["window"] = tuple(window)
+    if not isinstance(window, (str, tuple)):
+        raise DeepselfError(f"{key}.window: {window!r} is not a window name such as 'hann'")
+    try:
+        librosa.filters.get_window(window, p["win_length"])
+    except (ValueError, TypeError, librosa.ParameterError) as error:
+        raise DeepselfError(f"{key}.window: {window!r} is not a window scipy knows ({error})") from None
+    _check_bool(p, "center", key)
+    _check_choice(p, "pad_mode", key, _PAD_MODES)
+    _check_number(p, "power", key, positive=True)
+
+
+def _check_db(p: dict, key: str) -> None:
+    if p["ref"] != "max":
+        if not (_is_number(p["ref"]) and p["ref"] > 0):
+            raise DeepselfError(f"{key}.ref: {p['ref']!r} is not a positive number or 'max'")
+        p["ref"] = float(p["ref"])
+    _check_number(p, "amin", key, positive=True)
+    _check_number(p, "top_db", key, allow_none=True)
+
+
+def _check_spectrogram(p: dict, given: dict, key: str, sample_rate: float, n_samples: int) -> None:
+    _check_stft(p, key, n_samples)
+    _check_bool(p, "log", key)
+    if p["log"] and p["power"] not in (1.0, 2.0):
+        raise DeepselfError(
+            f"{key}.power: {p['power']:g} cannot be converted to dB; use 1 (amplitude) or 2 (power), "
+            "or log: false"
+        )
+    _check_db(p, key)
+
+
+def _check_logmel(p: dict, given: dict, key: str, sample_rate: float, n_samples: int) -> None:
+    _check_stft(p, key, n_samples)
+    _check_int(p, "n_mels", key, 1)
+    _check_number(p, "fmin", key)
+    if p["fmax"] is None:
+        p["fmax"] = sample_rate / 2
+    _check_number(p, "fmax", key, positive=True)
+    _check_frequency_range(p, key, sample_rate, fmin_may_be_zero=True)
+    _check_bool(p, "htk", key)
+    norm = p["norm"]
+    is_p_norm = isinstance(norm, numbers.Real) and not isinstance(norm, bool) and norm > 0
+    if not (norm is None or norm == "slaney" or is_p_norm):
+        raise DeepselfError(f"{key}.norm: {norm!r} is not 'slaney', a positive number or null")
+    _check_db(p, key)
+
+
+def _check_wavelet(p: dict, key: str) -> None:
+    wavelet = p["wavelet"]
+    if isinstance(wavelet, str):
+        try:
+            with warnings.catch_warnings():
+                # A parametrised family named without parameters ("cmor") works, with a warning.
+                warnings.simplefilter("ignore")
+                pywt.ContinuousWavelet(wavelet)
+            return
+        except ValueError:
+            pass
+    raise DeepselfError(
+        f"{key}.wavelet: {wavelet!r} is not a continuous wavelet; known: "
+        f"{', '.join(pywt.wavelist(kind='continuous'))} "
+        "(cmor, fbsp and shan take parameters in the name, e.g. cmor1.5-1.0)"
+    )
+
+
+def _check_scalogram(p: dict, given: dict, key: str, sample_rate: float, n_samples: int) -> None:
+    _check_wavelet(p, key)
+    _check_int(p, "hop", key, 1)
+    _check_bool(p, "log", key)
+    _check_choice(p, "method", key, _CWT_METHODS)
+    nyquist = sample_rate / 2
+    if p["scales"] is not None:
+        try:
+            scales = np.asarray(p["scales"], dtype=float)
+        except (TypeError, ValueError):
+            raise DeepselfError(f"{key}.scales: {p['scales']!r} is not a list of numbers") from None
+        if scales.ndim != 1 or scales.size == 0 or not np.all(np.isfinite(scales)) or np.any(scales <= 0):
+            raise DeepselfError(f"{key}.scales: {p['scales']!r} is not a non-empty list of positive numbers")
+        frequencies = pywt.scale2frequency(p["wavelet"], scales) * sample_rate
+        if frequencies.max() > nyquist:
+            raise DeepselfError(
+                f"{key}.scales: scale {scales.min():g} has centre frequency {frequencies.max():g} Hz, "
+                f"above the Nyquist frequency {nyquist:g} Hz"
+            )
+        resolved = {
+            "n_scales": int(scales.size),
+            "fmin": float(frequencies.min()),
+            "fmax": float(frequencies.max()),
+        }
+        # The scales decide; n_scales, fmin and fmax may be given too (a stored, resolved
+        # parameter set has them) but must then say the same thing.
+        for name, value in resolved.items():
+            mentioned = given.get(name)
+            agrees = _is_number(mentioned) and np.isclose(mentioned, value, rtol=1e-6, atol=0)
+            if mentioned is not None and not agrees:
+                raise DeepselfError(
+                    f"{key}.{name}: {given[name]!r} disagrees with {key}.scales, which give {value:g}; "
+                    "give either scales or n_scales/fmin/fmax"
+                )
+        p.update(resolved, scales=scales.tolist())
+        return
+    _check_int(p, "n_scales", key, 1)
+    if p["fmax"] is None:
+        p["fmax"] = sample_rate / 4
+    _check_number(p, "fmax", key, positive=True)
+    fmin_is_default = p["fmin"] is None
+    if fmin_is_default:
+        p["fmin"] = _default_fmin(sample_rate, n_samples)
+    _check_number(p, "fmin", key, positive=True)
+    if fmin_is_default and p["fmax"] <= nyquist and p["fmin"] >= p["fmax"]:
+        raise DeepselfError(
+            f"{key}.fmin: the default {p['fmin']:g} Hz (4 periods in {n_samples} samples) is not "
+            f"below fmax {p['fmax']:g} Hz; the signal is too short for it, give fmin"
+        )
+    _check_frequency_range(p, key, sample_rate, fmin_may_be_zero=False)
+    p["scales"] = _scales_for(p["wavelet"], sample_rate, p["n_scales"], p["fmin"], p["fmax"]).tolist()
+
+
+_CHECKS = {
+    "raw": lambda p, given, key, sample_rate, n_samples: None,
+    "spectrogram": _check_spectrogram,
+    "logmel": _check_logmel,
+    "scalogram": _check_scalogram,
+}
+
+
+def check_params(kind: str, params: dict | None, sample_rate: float, n_samples: int, key: str) -> dict:
+    """Check a feature's parameters against the signal, before any work, and complete them.
+
+    Parameters
+    ----------
+    kind : str
+        A name in ``FEATURES``.
+    params : dict or None
+        The parameters the config gives (a subset of the feature's keyword arguments).
+    sample_rate : float
+        Sampling rate of the signals in Hz.
+    n_samples : int
+        Length of the signals in samples.
+    key : str
+        Config key of the feature block, named in error messages (``f"{key}.n_fft"``).
+
+    Returns
+    -------
+    dict
+        Every parameter of the feature, defaults filled and derived values explicit
+        (``hop_length``, ``win_length``, ``fmax``, ``fmin``, ``scales`` as a list of floats), so
+        that the feature can be recomputed from it alone. Checking the result again returns it
+        unchanged.
+
+    Raises
+    ------
+    DeepselfError
+        If ``kind`` is unknown, a parameter is unknown, or a value cannot work for this signal
+        (e.g. ``n_fft`` longer than the signal, ``fmax`` above Nyquist, ``fmin >= fmax``, an
+        unknown wavelet, non-positive scales).
+    """
+    if kind not in FEATURES:
+        raise DeepselfError(f"{key}: unknown feature {kind!r}; known features: {', '.join(FEATURES)}")
+    given = dict(params or {})
+    defaults = _defaults(kind)
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        allowed = ", ".join(defaults) or "none"
+        raise DeepselfError(f"{key}.{unknown[0]}: not a parameter of {kind}; its parameters are: {allowed}")
+    p = {**defaults, **given}
+    _CHECKS[kind](p, given, key, sample_rate, n_samples)
+    return p
+
+
+def output_shape(
+    kind: str, params: dict | None, sample_rate: float, n_samples: int, n_channels: int, key: str = "features"
+) -> tuple:
+    """Shape of one sample's feature map, without computing it.
+
+    Parameters
+    ----------
+    kind : str
+        A name in ``FEATURES``.
+    params : dict or None
+        Its parameters (checked and completed with :func:`check_params`).
+    sample_rate : float
+        Sampling rate in Hz.
+    n_samples : int
+        Signal length in samples.
+    n_channels : int
+        Number of channels.
+    key : str, default "features"
+        Config key named in error messages.
+
+    Returns
+    -------
+    tuple of int
+        ``(n_channels, n_samples)`` for raw, else ``(n_channels, rows, frames)``.
+    """
+    p = check_params(kind, params, sample_rate, n_samples, key)
+    if kind == "raw":
+        return (n_channels, n_samples)
+    if kind == "scalogram":
+        return (n_channels, len(p["scales"]), -(-n_samples // p["hop"]))
+    # Centred frames pad n_fft // 2 on each side (one sample less than n_fft when it is odd).
+    padded = n_samples + 2 * (p["n_fft"] // 2) if p["center"] else n_samples
+    frames = 1 + (padded - p["n_fft"]) // p["hop_length"]
+    rows = 1 + p["n_fft"] // 2 if kind == "spectrogram" else p["n_mels"]
+    return (n_channels, rows, frames)
+
+
+def compute(kind: str, x, sample_rate: float, params: dict | None, key: str = "features") -> np.ndarray:
+    """Compute a feature for one sample or a batch.
+
+    Parameters
+    ----------
+    kind : str
+        A name in ``FEATURES``.
+    x : array_like, shape (channels, time) or (n, channels, time)
+        One sample, or a batch of samples of equal length.
+    sample_rate : float
+        Sampling rate in Hz.
+    params : dict or None
+        The feature's parameters (checked with :func:`check_params` first).
+    key : str, default "features"
+        Config key named in error messages.
+
+    Returns
+    -------
+    np.ndarray, float32
+        The feature map, shape ``output_shape(...)``, or ``(n, *output_shape(...))`` for a
+        batch. Each sample of a batch is computed on its own, so that ``ref="max"`` and
+        ``top_db`` refer to that sample's peak.
+
+    Raises
+    ------
+    DeepselfError
+        If the parameters are bad (see :func:`check_params`), ``x`` has another number of
+        dimensions, or holds NaN or infinite values.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim not in (2, 3):
+        raise DeepselfError(
+            f"{key}: expected one sample (channels, time) or a batch (n, channels, time), got shape {x.shape}"
+        )
+    p = check_params(kind, params, sample_rate, x.shape[-1], key)
+    if not np.all(np.isfinite(x)):
+        where = ""
+        if x.ndim == 3:
+            where = f" (batch items {np.flatnonzero(~np.isfinite(x).all(axis=(1, 2))).tolist()})"
+        raise DeepselfError(f"{key}: the signal holds NaN or infinite values{where}")
+    feature = FEATURES[kind]
+    if x.ndim == 2:
+        return np.asarray(feature(x, sample_rate, **p), dtype=np.float32)
+    shape = output_shape(kind, p, sample_rate, x.shape[-1], x.shape[1], key)
+    out = np.empty((len(x), *shape), dtype=np.float32)
+    for i, sample in enumerate(x):
+        out[i] = feature(sample, sample_rate, **p)
+    return out

@@ -1,0 +1,319 @@
+"""Feature maps: equal to librosa / pywt called directly, peaks where the tone is, shapes known ahead."""
+
+import json
+import re
+
+import librosa
+import numpy as np
+import pytest
+import pywt
+
+from deepself.errors import DeepselfError
+from deepself.signal.features import FEATURES, check_params, compute, output_shape
+
+SAMPLE_RATE = 16000
+N_SAMPLES = 4000  # 0.25 s
+TONES = (1000.0, 2500.0)  # one tone per channel
+KEY = "features.audio"
+
+
+@pytest.fixture
+def audio():
+    """Two channels, a 1 kHz and a 2.5 kHz tone, plus a little seeded noise."""
+    t = np.arange(N_SAMPLES) / SAMPLE_RATE
+    tones = np.stack([np.sin(2 * np.pi * f * t) for f in TONES])
+    noise = 0.01 * np.random.default_rng(0).standard_normal(tones.shape)
+    return (tones + noise).astype(np.float32)
+
+
+def power_spectrogram(x, **stft):
+    return np.abs(librosa.stft(x, **stft)) ** 2
+
+
+SPECTROGRAM_CASES = [
+    (
+        {},
+        lambda x: librosa.power_to_db(power_spectrogram(x, n_fft=512, hop_length=128), ref=1.0, top_db=80.0),
+    ),
+    (
+        {"n_fft": 256, "hop_length": 100, "win_length": 200, "window": "hamming", "center": False,
+         "ref": "max"},
+        lambda x: librosa.power_to_db(
+            power_spectrogram(x, n_fft=256, hop_length=100, win_length=200, window="hamming", center=False),
+            ref=np.max,
+            top_db=80.0,
+        ),
+    ),
+    (
+        {"n_fft": 400, "power": 1.0, "pad_mode": "reflect", "top_db": 60.0, "amin": 1e-5},
+        lambda x: librosa.amplitude_to_db(
+            np.abs(librosa.stft(x, n_fft=400, pad_mode="reflect")), ref=1.0, amin=1e-5, top_db=60.0
+        ),
+    ),
+    ({"log": False, "power": 1.5}, lambda x: np.abs(librosa.stft(x, n_fft=512)) ** 1.5),
+]
+
+
+@pytest.mark.parametrize("params, reference", SPECTROGRAM_CASES)
+def test_spectrogram_equals_librosa(audio, params, reference):
+    S = compute("spectrogram", audio, SAMPLE_RATE, params)
+    assert S.dtype == np.float32
+    np.testing.assert_allclose(S, reference(audio), rtol=1e-5, atol=1e-4)
+
+
+def test_spectrogram_top_db_is_relative_to_the_loudest_channel(audio):
+    # The second channel is 100 dB below the first: all of it sits at the floor, peak - 80 dB.
+    x = np.stack([audio[0], audio[0] * 1e-5])
+    S = compute("spectrogram", x, SAMPLE_RATE, {})
+    np.testing.assert_allclose(S[1], S.max() - 80.0, atol=1e-3)
+    assert S[0].max() - S[0].min() == pytest.approx(80.0, abs=1e-3)
+
+
+def test_batch_takes_each_samples_own_peak(audio):
+    quiet = audio * 1e-2  # 40 dB down, still far above the amin floor
+    batch = compute("spectrogram", np.stack([audio, quiet]), SAMPLE_RATE, {"ref": "max"})
+    assert batch.shape == (2, *output_shape("spectrogram", {"ref": "max"}, SAMPLE_RATE, N_SAMPLES, 2))
+    np.testing.assert_allclose(batch[0], compute("spectrogram", audio, SAMPLE_RATE, {"ref": "max"}))
+    np.testing.assert_allclose(batch[1], compute("spectrogram", quiet, SAMPLE_RATE, {"ref": "max"}))
+    # With ref="max" per sample, a signal and a scaled copy give the same map.
+    np.testing.assert_allclose(batch[1], batch[0], atol=1e-3)
+
+
+LOGMEL_CASES = [
+    ({}, dict(n_fft=2048, hop_length=512, n_mels=128), dict(ref=1.0, top_db=80.0)),
+    (
+        {"n_mels": 40, "fmin": 50.0, "fmax": 7000.0, "htk": True, "norm": None, "hop_length": 256},
+        dict(n_fft=2048, hop_length=256, n_mels=40, fmin=50.0, fmax=7000.0, htk=True, norm=None),
+        dict(ref=1.0, top_db=80.0),
+    ),
+    (
+        {"n_fft": 1024, "power": 1.0, "ref": "max", "top_db": None, "window": ["kaiser", 8.0]},
+        dict(n_fft=1024, hop_length=512, power=1.0, window=("kaiser", 8.0)),
+        dict(ref=np.max, top_db=None),
+    ),
+]
+
+
+@pytest.mark.parametrize("params, mel, db", LOGMEL_CASES)
+def test_logmel_equals_librosa(audio, params, mel, db):
+    expected = librosa.power_to_db(librosa.feature.melspectrogram(y=audio, sr=SAMPLE_RATE, **mel), **db)
+    S = compute("logmel", audio, SAMPLE_RATE, params)
+    assert S.dtype == np.float32
+    np.testing.assert_allclose(S, expected, rtol=1e-5, atol=1e-4)
+
+
+def cwt_magnitude(x, scales, wavelet, **kwargs):
+    coefficients, _ = pywt.cwt(x, scales, wavelet, sampling_period=1 / SAMPLE_RATE, axis=-1, **kwargs)
+    return np.abs(np.moveaxis(coefficients, 0, 1))
+
+
+def test_scalogram_equals_pywt_conv_on_given_scales(audio):
+    scales = [2.0, 3.5, 8.0, 16.0, 40.0]
+    S = compute("scalogram", audio, SAMPLE_RATE, {"scales": scales, "method": "conv"})
+    np.testing.assert_allclose(S, cwt_magnitude(audio, scales, "morl"), rtol=1e-6)
+
+
+def test_scalogram_fft_method_equals_pywt_conv(audio):
+    """The default (FFT) convolution gives pywt's direct convolution, on the default scales."""
+    S = compute("scalogram", audio, SAMPLE_RATE, {})
+    scales = check_params("scalogram", {}, SAMPLE_RATE, N_SAMPLES, KEY)["scales"]
+    expected = cwt_magnitude(audio, scales, "morl", method="conv")
+    np.testing.assert_allclose(S, expected, atol=1e-4 * expected.max())
+
+
+@pytest.mark.parametrize(
+    "params, wavelet, frequencies, keep",
+    [
+        ({"wavelet": "mexh", "n_scales": 16, "fmin": 100.0, "fmax": 2000.0, "hop": 3}, "mexh",
+         np.geomspace(2000.0, 100.0, 16), lambda S: S[..., ::3]),
+        ({"wavelet": "cmor1.5-1.0", "n_scales": 8, "fmin": 200.0, "log": True}, "cmor1.5-1.0",
+         np.geomspace(SAMPLE_RATE / 4, 200.0, 8), np.log1p),
+    ],
+)
+def test_scalogram_equals_pywt_on_frequency_range(audio, params, wavelet, frequencies, keep):
+    scales = pywt.frequency2scale(wavelet, frequencies / SAMPLE_RATE)
+    expected = keep(cwt_magnitude(audio, scales, wavelet, method="fft"))
+    S = compute("scalogram", audio, SAMPLE_RATE, params)
+    np.testing.assert_allclose(S, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_default_scales_descend_log_spaced_from_quarter_rate_to_four_periods():
+    p = check_params("scalogram", {"n_scales": 32}, SAMPLE_RATE, N_SAMPLES, KEY)
+    frequencies = pywt.scale2frequency("morl", np.array(p["scales"])) * SAMPLE_RATE
+    assert frequencies[0] == pytest.approx(SAMPLE_RATE / 4) == p["fmax"]
+    assert frequencies[-1] == pytest.approx(4 * SAMPLE_RATE / N_SAMPLES) == p["fmin"]
+    ratios = frequencies[1:] / frequencies[:-1]
+    assert np.all(ratios < 1)
+    np.testing.assert_allclose(ratios, ratios[0])
+
+
+def test_raw_is_the_signal(audio):
+    np.testing.assert_array_equal(compute("raw", audio, SAMPLE_RATE, {}), audio)
+    assert FEATURES["raw"](audio, SAMPLE_RATE) is audio
+
+
+def middle_mean(S):
+    """Mean over the middle half of the frames, per channel and row (no edge effects)."""
+    frames = S.shape[-1]
+    return S[..., frames // 4 : -frames // 4].mean(axis=-1)
+
+
+def test_spectrogram_peaks_in_the_bin_nearest_each_tone(audio):
+    n_fft = 300  # bins 53.3 Hz apart: the tones fall between bins
+    S = compute("spectrogram", audio, SAMPLE_RATE, {"n_fft": n_fft})
+    bins = librosa.fft_frequencies(sr=SAMPLE_RATE, n_fft=n_fft)
+    for channel, f in enumerate(TONES):
+        assert middle_mean(S)[channel].argmax() == np.abs(bins - f).argmin()
+
+
+@pytest.mark.parametrize("n_mels", [40, 128])
+def test_logmel_peaks_in_the_band_centred_nearest_each_tone(audio, n_mels):
+    S = compute("logmel", audio, SAMPLE_RATE, {"n_mels": n_mels, "n_fft": 1024, "hop_length": 256})
+    centres = librosa.mel_frequencies(n_mels + 2, fmin=0.0, fmax=SAMPLE_RATE / 2)[1:-1]
+    for channel, f in enumerate(TONES):
+        assert middle_mean(S)[channel].argmax() == np.abs(centres - f).argmin()
+
+
+def test_scalogram_peaks_at_the_scale_nearest_each_tone(audio):
+    p = check_params("scalogram", {}, SAMPLE_RATE, N_SAMPLES, KEY)
+    S = compute("scalogram", audio, SAMPLE_RATE, p)
+    frequencies = pywt.scale2frequency("morl", np.array(p["scales"])) * SAMPLE_RATE
+    for channel, f in enumerate(TONES):
+        assert middle_mean(S)[channel].argmax() == np.abs(frequencies - f).argmin()
+
+
+SHAPE_CASES = [
+    ("raw", {}),
+    ("spectrogram", {}),
+    ("spectrogram", {"n_fft": 511, "hop_length": 100}),
+    ("spectrogram", {"n_fft": 256, "hop_length": 7, "center": False}),
+    ("spectrogram", {"n_fft": 400, "win_length": 300}),
+    ("logmel", {}),
+    ("logmel", {"n_fft": 1001, "hop_length": 333, "n_mels": 20, "center": False}),
+    ("scalogram", {"n_scales": 10}),
+    ("scalogram", {"n_scales": 5, "hop": 3}),
+    ("scalogram", {"scales": [2.0, 4.0], "hop": 7}),
+]
+
+
+@pytest.mark.parametrize("n_samples", [4000, 4001])
+@pytest.mark.parametrize("kind, params", SHAPE_CASES)
+def test_output_shape_equals_real_shape(kind, params, n_samples):
+    x = np.random.default_rng(1).standard_normal((3, n_samples)).astype(np.float32)
+    expected = output_shape(kind, params, SAMPLE_RATE, n_samples, 3)
+    assert FEATURES[kind](x, SAMPLE_RATE, **params).shape == expected
+    assert compute(kind, np.stack([x, x]), SAMPLE_RATE, params).shape == (2, *expected)
+
+
+RESOLVE_CASES = [
+    ("spectrogram", {}, {"hop_length": 128, "win_length": 512}),
+    (
+        "spectrogram",
+        {"win_length": 200, "window": ["kaiser", 8.0]},
+        {"hop_length": 50, "window": ("kaiser", 8.0)},
+    ),
+    ("logmel", {"n_fft": 1024}, {"fmax": SAMPLE_RATE / 2, "win_length": 1024, "hop_length": 512}),
+    ("scalogram", {"n_scales": 4}, {"fmin": 16.0, "fmax": 4000.0}),
+    ("scalogram", {"scales": [2, 8]}, {"n_scales": 2, "fmax": 0.8125 / 2 * SAMPLE_RATE}),
+]
+
+
+@pytest.mark.parametrize("kind, params, resolved", RESOLVE_CASES)
+def test_resolved_params_are_complete_and_recompute_the_same_map(audio, kind, params, resolved):
+    p = check_params(kind, params, SAMPLE_RATE, N_SAMPLES, KEY)
+    assert set(p) == set(check_params(kind, {}, SAMPLE_RATE, N_SAMPLES, KEY))
+    for name, value in resolved.items():
+        assert p[name] == pytest.approx(value) if isinstance(value, float) else p[name] == value
+    assert check_params(kind, p, SAMPLE_RATE, N_SAMPLES, KEY) == p
+    # Stored as JSON (HDF5 attributes), the parameters still say how to make the same map.
+    stored = json.loads(json.dumps(p))
+    np.testing.assert_array_equal(
+        compute(kind, audio, SAMPLE_RATE, stored), compute(kind, audio, SAMPLE_RATE, params)
+    )
+
+
+BAD_PARAMS = [
+    ("spectrogram", {"nfft": 256}, "nfft"),
+    ("spectrogram", {"n_fft": 8000}, "n_fft"),
+    ("spectrogram", {"n_fft": 512.0}, "n_fft"),
+    ("spectrogram", {"n_fft": 256, "win_length": 512}, "win_length"),
+    ("spectrogram", {"hop_length": 0}, "hop_length"),
+    ("spectrogram", {"n_fft": 2}, "hop_length"),
+    ("spectrogram", {"window": "nope"}, "window"),
+    ("spectrogram", {"window": 3}, "window"),
+    ("spectrogram", {"pad_mode": "wrap"}, "pad_mode"),
+    ("spectrogram", {"power": 1.5}, "power"),
+    ("spectrogram", {"power": 0}, "power"),
+    ("spectrogram", {"ref": "min"}, "ref"),
+    ("spectrogram", {"ref": 0}, "ref"),
+    ("spectrogram", {"amin": 0}, "amin"),
+    ("spectrogram", {"top_db": -10}, "top_db"),
+    ("spectrogram", {"center": "yes"}, "center"),
+    ("logmel", {"fmax": 9000}, "fmax"),
+    ("logmel", {"fmin": 4000, "fmax": 3000}, "fmin"),
+    ("logmel", {"fmin": -1}, "fmin"),
+    ("logmel", {"fmin": "1e3"}, "fmin"),  # YAML 1.1 reads 1e3 as a string
+    ("logmel", {"n_mels": 0}, "n_mels"),
+    ("logmel", {"norm": "l2"}, "norm"),
+    ("logmel", {"htk": 1}, "htk"),
+    ("scalogram", {"wavelet": "db4"}, "wavelet"),
+    ("scalogram", {"scales": [1, 0, 4]}, "scales"),
+    ("scalogram", {"scales": [-2.0]}, "scales"),
+    ("scalogram", {"scales": []}, "scales"),
+    ("scalogram", {"scales": 4.0}, "scales"),
+    ("scalogram", {"scales": [0.5, 4.0]}, "scales"),  # centre frequency 26 kHz: above Nyquist
+    ("scalogram", {"scales": [2.0, 4.0], "n_scales": 64}, "n_scales"),
+    ("scalogram", {"scales": [2.0, 4.0], "fmin": 10.0}, "fmin"),
+    ("scalogram", {"hop": 0}, "hop"),
+    ("scalogram", {"fmax": 9000}, "fmax"),
+    ("scalogram", {"fmin": 500, "fmax": 400}, "fmin"),
+    ("scalogram", {"fmin": 0}, "fmin"),
+    ("scalogram", {"n_scales": 0}, "n_scales"),
+    ("scalogram", {"method": "cuda"}, "method"),
+    ("scalogram", {"log": "no"}, "log"),
+    ("raw", {"n_fft": 512}, "n_fft"),
+]
+
+
+@pytest.mark.parametrize("kind, params, name", BAD_PARAMS)
+def test_bad_parameter_names_its_key(audio, kind, params, name):
+    pattern = "^" + re.escape(f"{KEY}.{name}:")
+    with pytest.raises(DeepselfError, match=pattern):
+        check_params(kind, params, SAMPLE_RATE, N_SAMPLES, KEY)
+    with pytest.raises(DeepselfError, match=pattern):
+        compute(kind, audio, SAMPLE_RATE, params, key=KEY)
+
+
+def test_messages_say_what_is_wrong():
+    with pytest.raises(DeepselfError, match="9000 Hz is above the Nyquist frequency 8000 Hz"):
+        check_params("logmel", {"fmax": 9000}, SAMPLE_RATE, N_SAMPLES, KEY)
+    with pytest.raises(DeepselfError, match="known: .*morl"):
+        check_params("scalogram", {"wavelet": "db4"}, SAMPLE_RATE, N_SAMPLES, KEY)
+    with pytest.raises(DeepselfError, match="longer than the signal \\(4000 samples\\)"):
+        check_params("spectrogram", {"n_fft": 8000}, SAMPLE_RATE, N_SAMPLES, KEY)
+
+
+def test_unknown_kind_names_the_key_and_lists_the_kinds():
+    pattern = "^" + re.escape(f"{KEY}: ") + ".*raw, spectrogram, logmel, scalogram"
+    with pytest.raises(DeepselfError, match=pattern):
+        check_params("mfcc", {}, SAMPLE_RATE, N_SAMPLES, KEY)
+
+
+def test_default_fmin_needs_a_long_enough_signal():
+    # 16 samples: four periods give fmin = sample_rate / 4 = fmax.
+    with pytest.raises(DeepselfError, match="^" + re.escape(f"{KEY}.fmin:") + ".*give fmin"):
+        check_params("scalogram", {}, SAMPLE_RATE, 16, KEY)
+    assert check_params("scalogram", {"fmin": 1000.0}, SAMPLE_RATE, 16, KEY)["fmin"] == 1000.0
+
+
+@pytest.mark.parametrize("shape", [(N_SAMPLES,), (1, 1, 2, N_SAMPLES)])
+def test_compute_wants_a_sample_or_a_batch(shape):
+    with pytest.raises(DeepselfError, match="^" + re.escape(f"{KEY}: ")):
+        compute("spectrogram", np.zeros(shape), SAMPLE_RATE, {}, key=KEY)
+
+
+def test_compute_refuses_non_finite_signals(audio):
+    batch = np.stack([audio, audio])
+    batch[1, 0, 10] = np.nan
+    with pytest.raises(DeepselfError, match=r"batch items \[1\]"):
+        compute("logmel", batch, SAMPLE_RATE, {}, key=KEY)

@@ -1,0 +1,12 @@
+rule features:
+    input:
+        lambda w: signal_store(C["features"][w.feature]["modality"]),
+    output:
+        f"{R}/features/{{feature}}.h5",
+    params:
+        spec=lambda w: as_json(C["features"][w.feature]),
+    log:
+        f"{R}/logs/features/{{feature}}.log",
+    shell:
+        "{DEEPSELF} --log {log} features --input {input:q} --name {wildcards.feature}"
+        " --spec {params.spec:q} --out {output:q}"

@@ -1,0 +1,13 @@
+rule bandpass:
+    input:
+        f"{R}/raw/{{modality}}.h5",
+    output:
+        f"{R}/filtered/{{modality}}.h5",
+    params:
+        spec=lambda w: as_json(C["data"]["modalities"][w.modality]["filter"]),
+        key=lambda w: f"data.modalities.{w.modality}.filter",
+    log:
+        f"{R}/logs/filter/{{modality}}.log",
+    shell:
+        "{DEEPSELF} --log {log} filter --input {input:q} --spec {params.spec:q} --key {params.key}"
+        " --out {output:q}"

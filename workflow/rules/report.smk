@@ -1,0 +1,46 @@
+def report_systems():
+    systems = {}
+    for model in MODELS:
+        systems[model] = {
+            "kind": "model",
+            "predictions": predictions(model),
+            "histories": [f"{R}/models/{model}/fold{f}/history.csv" for f in FOLDS],
+        }
+    for fusion in FUSIONS:
+        systems[fusion] = {
+            "kind": "fusion",
+            "predictions": predictions(fusion),
+            "models": C["fusions"][fusion]["models"],
+        }
+    return systems
+
+
+rule report:
+    input:
+        predictions=[p for s in SYSTEMS for p in predictions(s)],
+        histories=[f"{R}/models/{m}/fold{f}/history.csv" for m in MODELS for f in FOLDS],
+    output:
+        summary=report(f"{R}/report/summary.csv", caption="../report/summary.rst", category="UAR"),
+        per_fold=report(f"{R}/report/uar_per_fold.csv", caption="../report/per_fold.rst", category="UAR"),
+        per_class=report(f"{R}/report/per_class.csv", caption="../report/per_class.rst", category="Per class"),
+        uar_plot=report(f"{R}/report/uar.png", caption="../report/uar.rst", category="UAR"),
+        curves=report(f"{R}/report/curves.png", caption="../report/curves.rst", category="Training"),
+        markdown=f"{R}/report/report.md",
+        confusion=[
+            report(
+                f"{R}/report/confusion_{s}.png",
+                caption="../report/confusion.rst",
+                category="Confusion matrices",
+                labels={"system": s},
+            )
+            for s in SYSTEMS
+        ],
+    params:
+        systems=as_json(report_systems()),
+        out_dir=f"{R}/report",
+        experiment=C["experiment"],
+    log:
+        f"{R}/logs/report.log",
+    shell:
+        "{DEEPSELF} --log {log} report --systems {params.systems:q} --experiment {params.experiment}"
+        " --out-dir {params.out_dir:q}"
