@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import sys
 
 from snakemake.exceptions import WorkflowError
@@ -8,6 +9,14 @@ from deepself.config import validate_config
 from deepself.errors import DeepselfError
 from deepself.io.sheet import fold_names
 
+envvars:
+    "PATH",
+
+
+# The environment that runs snakemake has deepself (this file imports it): put its scripts first
+# on the PATH of the jobs, so that `deepself` is found even when that environment is not activated.
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+
 try:
     C = validate_config(config)
     FOLDS = fold_names(C["data"], C["cv"])
@@ -15,8 +24,6 @@ except DeepselfError as err:
     raise WorkflowError(f"deepself: error: {err}") from None
 
 R = f"{C['results']}/{C['experiment']}"
-# The Python that runs snakemake has deepself (common.smk imports it), so the rules call that one.
-DEEPSELF = f"{sys.executable} -m deepself"
 MODALITIES = list(C["data"]["modalities"])
 MAPS = [f for f, spec in C["features"].items() if spec["kind"] not in ("raw", "image")]
 MODELS = list(C["models"])
@@ -24,12 +31,17 @@ FUSIONS = list(C["fusions"])
 SYSTEMS = MODELS + FUSIONS
 
 
+def one_of(names):
+    """A wildcard constraint matching exactly these names (none: matching nothing)."""
+    return "|".join(map(re.escape, names)) or "(?!)"
+
+
 wildcard_constraints:
-    modality="|".join(MODALITIES) or "^$",
-    feature="|".join(MAPS) or "^$",
-    model="|".join(MODELS),
-    fusion="|".join(FUSIONS) or "^$",
-    fold="|".join(FOLDS),
+    modality=one_of(MODALITIES),
+    feature=one_of(MAPS),
+    model=one_of(MODELS),
+    fusion=one_of(FUSIONS),
+    fold=one_of(FOLDS),
 
 
 def as_json(value):
@@ -60,6 +72,36 @@ def predictions(system, folds=FOLDS):
 def report_files():
     names = ["summary.csv", "uar_per_fold.csv", "per_class.csv", "uar.png", "curves.png", "report.md"]
     return [f"{R}/report/{n}" for n in names] + [f"{R}/report/confusion_{s}.png" for s in SYSTEMS]
+
+
+def train_spec(model):
+    spec = C["models"][model]
+    return as_json(
+        {
+            "name": model,
+            **spec,
+            "classes": C["data"]["classes"],
+            "dev_fraction": C["cv"]["dev_fraction"],
+            "cv_seed": C["cv"]["seed"],
+        }
+    )
+
+
+def report_systems():
+    systems = {}
+    for model in MODELS:
+        systems[model] = {
+            "kind": "model",
+            "predictions": predictions(model),
+            "histories": [f"{R}/models/{model}/fold{f}/history.csv" for f in FOLDS],
+        }
+    for fusion in FUSIONS:
+        systems[fusion] = {
+            "kind": "fusion",
+            "predictions": predictions(fusion),
+            "models": C["fusions"][fusion]["models"],
+        }
+    return systems
 
 
 def get_final_output():

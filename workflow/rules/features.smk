@@ -5,8 +5,10 @@ rule features:
         f"{R}/features/{{feature}}.h5",
     params:
         spec=lambda w: as_json(C["features"][w.feature]),
+    conda:
+        "../../environment.yml"
     log:
         f"{R}/logs/features/{{feature}}.log",
     shell:
-        "{DEEPSELF} --log {log} features --input {input:q} --name {wildcards.feature}"
+        "deepself --log {log} features --input {input:q} --name {wildcards.feature}"
         " --spec {params.spec:q} --out {output:q}"

@@ -6,8 +6,10 @@ rule bandpass:
     params:
         spec=lambda w: as_json(C["data"]["modalities"][w.modality]["filter"]),
         key=lambda w: f"data.modalities.{w.modality}.filter",
+    conda:
+        "../../environment.yml"
     log:
         f"{R}/logs/filter/{{modality}}.log",
     shell:
-        "{DEEPSELF} --log {log} filter --input {input:q} --spec {params.spec:q} --key {params.key}"
+        "deepself --log {log} filter --input {input:q} --spec {params.spec:q} --key {params.key}"
         " --out {output:q}"

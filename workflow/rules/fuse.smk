@@ -12,8 +12,10 @@ rule fuse:
         f"{R}/fusions/{{fusion}}/fold{{fold}}/predictions.csv",
     params:
         method=lambda w: C["fusions"][w.fusion]["method"],
+    conda:
+        "../../environment.yml"
     log:
         f"{R}/logs/fuse/{{fusion}}/fold{{fold}}.log",
     shell:
-        "{DEEPSELF} --log {log} fuse --predictions {input.predictions:q} --summaries {input.summaries:q}"
+        "deepself --log {log} fuse --predictions {input.predictions:q} --summaries {input.summaries:q}"
         " --method {params.method} --out {output:q}"

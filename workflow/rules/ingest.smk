@@ -7,10 +7,12 @@ rule sheet:
         data=as_json(C["data"]),
         cv=as_json(C["cv"]),
         work_dir=f"{R}/data",
+    conda:
+        "../../environment.yml"
     log:
         f"{R}/logs/sheet.log",
     shell:
-        "{DEEPSELF} --log {log} sheet --data {params.data:q} --cv {params.cv:q}"
+        "deepself --log {log} sheet --data {params.data:q} --cv {params.cv:q}"
         " --work-dir {params.work_dir:q} --out {output:q}"
 
 
@@ -21,8 +23,10 @@ rule ingest:
         f"{R}/raw/{{modality}}.h5",
     params:
         spec=lambda w: as_json(C["data"]["modalities"][w.modality]),
+    conda:
+        "../../environment.yml"
     log:
         f"{R}/logs/ingest/{{modality}}.log",
     shell:
-        "{DEEPSELF} --log {log} ingest --sheet {input.sheet:q} --modality {wildcards.modality}"
+        "deepself --log {log} ingest --sheet {input.sheet:q} --modality {wildcards.modality}"
         " --spec {params.spec:q} --out {output:q}"

@@ -1,20 +1,3 @@
-def report_systems():
-    systems = {}
-    for model in MODELS:
-        systems[model] = {
-            "kind": "model",
-            "predictions": predictions(model),
-            "histories": [f"{R}/models/{model}/fold{f}/history.csv" for f in FOLDS],
-        }
-    for fusion in FUSIONS:
-        systems[fusion] = {
-            "kind": "fusion",
-            "predictions": predictions(fusion),
-            "models": C["fusions"][fusion]["models"],
-        }
-    return systems
-
-
 rule report:
     input:
         predictions=[p for s in SYSTEMS for p in predictions(s)],
@@ -36,11 +19,13 @@ rule report:
             for s in SYSTEMS
         ],
     params:
-        systems=as_json(report_systems()),
-        out_dir=f"{R}/report",
+        systems=json.dumps(report_systems()),
+        out_dir=lambda w, output: os.path.dirname(output.summary),
         experiment=C["experiment"],
+    conda:
+        "../../environment.yml"
     log:
         f"{R}/logs/report.log",
     shell:
-        "{DEEPSELF} --log {log} report --systems {params.systems:q} --experiment {params.experiment}"
+        "deepself --log {log} report --systems {params.systems:q} --experiment {params.experiment}"
         " --out-dir {params.out_dir:q}"

@@ -1,16 +1,3 @@
-def train_spec(model):
-    spec = C["models"][model]
-    return as_json(
-        {
-            "name": model,
-            **spec,
-            "classes": C["data"]["classes"],
-            "dev_fraction": C["cv"]["dev_fraction"],
-            "cv_seed": C["cv"]["seed"],
-        }
-    )
-
-
 rule train:
     input:
         sheet=f"{R}/samples.csv",
@@ -26,10 +13,12 @@ rule train:
     threads: min(2, workflow.cores)
     resources:
         gpu=1,
+    conda:
+        "../../environment.yml"
     log:
         f"{R}/logs/train/{{model}}/fold{{fold}}.log",
     benchmark:
         f"{R}/benchmarks/train/{{model}}/fold{{fold}}.tsv"
     shell:
-        "{DEEPSELF} --log {log} train --sheet {input.sheet:q} --input {input.data:q} --fold {wildcards.fold}"
+        "deepself --log {log} train --sheet {input.sheet:q} --input {input.data:q} --fold {wildcards.fold}"
         " --spec {params.spec:q} --threads {threads} --out-dir {params.out_dir:q}"

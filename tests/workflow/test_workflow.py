@@ -1,0 +1,199 @@
+"""The whole DAG on the tiny config: it finishes, scores every sample once, caches, and fails cleanly."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = REPO / "tests" / "configs" / "tiny.yaml"
+
+
+def snakemake(workdir: Path, *args: str, config: Path | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--cores", "2"]
+    if config is not None:
+        cmd += ["--configfile", str(config)]
+    return subprocess.run(cmd + list(args), cwd=REPO, capture_output=True, text=True, timeout=900)
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """Rule name -> job count from the 'Job stats' table of a dry run."""
+    table = dry_run_output.split("Job stats:")[1].split("total")[0]
+    return {m[0]: int(m[1]) for m in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny")
+    config = workdir / "tiny.yaml"
+    shutil.copy(TINY, config)
+    result = snakemake(workdir, config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, config
+
+
+def test_tiny_dag_writes_the_report(tiny_run):
+    workdir, _ = tiny_run
+    report = workdir / "results" / "tiny" / "report"
+    for name in ["summary.csv", "uar_per_fold.csv", "per_class.csv", "uar.png", "curves.png", "report.md",
+                 "confusion_fnn.png", "confusion_cnn.png", "confusion_both.png"]:
+        assert (report / name).stat().st_size > 0, name
+    summary = pd.read_csv(report / "summary.csv")
+    assert list(summary["system"]) == ["fnn", "cnn", "both"]
+    assert summary["n_folds"].eq(3).all()
+    assert summary["uar_mean"].between(0, 1).all()
+
+
+def test_every_sample_is_held_out_exactly_once(tiny_run):
+    workdir, _ = tiny_run
+    exp = workdir / "results" / "tiny"
+    sheet = pd.read_csv(exp / "samples.csv", dtype=str)
+    assert len(sheet) == 80
+    for system in ["models/fnn", "models/cnn", "fusions/both"]:
+        frames = [pd.read_csv(p, dtype={"fold": str}) for p in sorted((exp / system).glob("fold*/predictions.csv"))]
+        assert len(frames) == 3
+        preds = pd.concat(frames)
+        assert sorted(preds["id"]) == sorted(sheet["id"])
+        probs = preds[[c for c in preds.columns if c.startswith("p_")]].to_numpy()
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+        # the held-out fold of each prediction is the sample's own fold
+        merged = preds.merge(sheet[["id", "fold"]], on="id", suffixes=("", "_sheet"))
+        assert (merged["fold"] == merged["fold_sheet"]).all()
+
+
+def test_report_uar_matches_the_predictions(tiny_run):
+    from sklearn.metrics import balanced_accuracy_score
+
+    workdir, _ = tiny_run
+    exp = workdir / "results" / "tiny"
+    per_fold = pd.read_csv(exp / "report" / "uar_per_fold.csv", dtype={"fold": str})
+    for _, row in per_fold.iterrows():
+        stage = "models" if row["kind"] == "model" else "fusions"
+        preds = pd.read_csv(exp / stage / row["system"] / f"fold{row['fold']}" / "predictions.csv")
+        assert row["uar"] == pytest.approx(balanced_accuracy_score(preds["label"], preds["pred"]), abs=1e-6)
+
+
+def test_rerun_has_nothing_to_do(tiny_run):
+    workdir, config = tiny_run
+    result = snakemake(workdir, "-n", config=config)
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_changing_one_model_reruns_only_that_model(tiny_run, tmp_path):
+    workdir, config = tiny_run
+    changed = yaml.safe_load(config.read_text())
+    changed["models"]["cnn"]["train"] = {"lr": 0.01}
+    config_changed = tmp_path / "changed.yaml"
+    config_changed.write_text(yaml.safe_dump(changed))
+    result = snakemake(workdir, "-n", config=config_changed)
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = job_counts(result.stdout + result.stderr)
+    assert counts == {"train": 3, "fuse": 3, "report": 1, "all": 1}
+    out = result.stdout + result.stderr
+    assert all(f"models/cnn/fold{k}/checkpoint.pt" in out for k in "123")
+    assert "models/fnn/fold1/checkpoint.pt" not in out
+
+
+def test_changing_a_feature_reruns_its_models_not_ingest(tiny_run, tmp_path):
+    workdir, config = tiny_run
+    changed = yaml.safe_load(config.read_text())
+    changed["features"]["gyro_spec"]["n_fft"] = 32
+    config_changed = tmp_path / "changed.yaml"
+    config_changed.write_text(yaml.safe_dump(changed))
+    result = snakemake(workdir, "-n", config=config_changed)
+    counts = job_counts(result.stdout + result.stderr)
+    assert counts == {"features": 1, "train": 3, "fuse": 3, "report": 1, "all": 1}
+
+
+def test_html_report(tiny_run):
+    workdir, config = tiny_run
+    result = snakemake(workdir, "--report", str(workdir / "report.html"), config=config)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (workdir / "report.html").stat().st_size > 10_000
+
+
+def test_lint_passes():
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "--configfile", str(TINY)], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Lints for" not in result.stdout + result.stderr
+
+
+# --- bad input: one clear message naming it, non-zero exit, no partial output -------------------------
+
+def _sheet_config(tmp_path: Path, sheet: str, **changes) -> Path:
+    config = {
+        "experiment": "bad",
+        "data": {"adapter": "sheet", "sheet": sheet, "modalities": {"main": {"column": "path"}}},
+        "cv": {"folds": 2},
+        "features": {"spec": {"kind": "spectrogram", "n_fft": 64}},
+        "train": {"epochs": 1},
+        "models": {"cnn": {"arch": "cnn2d", "feature": "spec", "args": {"channels": [2]}}},
+    }
+    config.update(changes)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _wav_sheet(tmp_path: Path, n: int = 8) -> Path:
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n):
+        sf.write(tmp_path / f"s{i}.wav", rng.standard_normal(800).astype(np.float32) * 0.1, 8000)
+        rows.append({"path": f"s{i}.wav", "label": "ab"[i % 2]})
+    sheet = tmp_path / "sheet.csv"
+    pd.DataFrame(rows).to_csv(sheet, index=False)
+    return sheet
+
+
+def _assert_clean_failure(result, workdir: Path, *needles: str, finished: tuple[str, ...] = ()):
+    """Non-zero exit, the message on the terminal, and no file but logs and earlier stages' outputs."""
+    assert result.returncode != 0
+    text = result.stdout + result.stderr
+    for needle in needles:
+        assert needle in text, text[-3000:]
+    results = workdir / "results" / "bad"
+    left = sorted(str(p.relative_to(results)) for p in results.rglob("*")
+                  if p.is_file() and "logs" not in p.parts) if results.exists() else []
+    assert left == sorted(finished)
+
+
+def test_misspelt_config_key_stops_at_once(tmp_path):
+    config = _sheet_config(tmp_path, str(_wav_sheet(tmp_path)), train={"epochz": 1})
+    result = snakemake(tmp_path, config=config)
+    _assert_clean_failure(result, tmp_path, "config key train.epochz: unknown key")
+
+
+def test_missing_sample_file_is_named(tmp_path):
+    sheet = _wav_sheet(tmp_path)
+    (tmp_path / "s3.wav").unlink()
+    result = snakemake(tmp_path, config=_sheet_config(tmp_path, str(sheet)))
+    _assert_clean_failure(result, tmp_path, "sample 's3'", "s3.wav", "does not exist")
+
+
+def test_unreadable_audio_is_named(tmp_path):
+    sheet = _wav_sheet(tmp_path)
+    (tmp_path / "s5.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
+    result = snakemake(tmp_path, config=_sheet_config(tmp_path, str(sheet)))
+    _assert_clean_failure(result, tmp_path, "s5.wav", "cannot be decoded as audio", finished=("samples.csv",))
+
+
+def test_sheet_without_label_column_is_named(tmp_path):
+    sheet = _wav_sheet(tmp_path)
+    frame = pd.read_csv(sheet).rename(columns={"label": "class"})
+    frame.to_csv(sheet, index=False)
+    result = snakemake(tmp_path, config=_sheet_config(tmp_path, str(sheet)))
+    _assert_clean_failure(result, tmp_path, "sheet.csv", "no column 'label'")
+
