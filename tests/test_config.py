@@ -1,0 +1,74 @@
+"""Config validation: every shipped config validates, defaults are filled, bad keys are named."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deepself.config import load_config, load_schema, validate_config
+from deepself.errors import DeepselfError
+from deepself.signal import features
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "config").glob("*.yaml")) + [REPO / "tests/configs/tiny.yaml"],
+                         ids=lambda p: p.name)
+def test_shipped_configs_validate(path):
+    config = load_config(path)
+    for model in config["models"].values():
+        assert set(model["train"]) == set(load_schema()["definitions"]["train"]["properties"])
+
+
+def test_defaults_are_filled_and_overrides_merged():
+    config = copy.deepcopy(TINY)
+    config["models"]["cnn"]["train"] = {"lr": 0.1}
+    out = validate_config(config)
+    assert out["models"]["cnn"]["train"]["lr"] == 0.1
+    assert out["models"]["cnn"]["train"]["epochs"] == TINY["train"]["epochs"]
+    assert out["models"]["fnn"]["train"]["lr"] == TINY["train"]["lr"]
+    assert out["models"]["cnn"]["args"]["kernel"] == 3
+    assert out["data"]["modalities"]["accel"]["filter"]["order"] == 4
+    assert out["cv"]["dev_fraction"] == 0.2
+    assert config["models"]["cnn"]["train"] == {"lr": 0.1}, "the input config is not modified"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c["train"].update(lrr=1), "config key train.lrr: unknown key"),
+    (lambda c: c["train"].update(lr="fast"), "config key train.lr: 'fast' is not of type 'number'"),
+    (lambda c: c["models"]["cnn"]["args"].update(chanels=[4]), "config key models.cnn.args.chanels: unknown key"),
+    (lambda c: c["models"]["cnn"].update(arch="cnn9"), "config key models.cnn.arch: 'cnn9' is not one of"),
+    (lambda c: c["models"]["fnn"].update(train={"epochs": 0}), "config key models.fnn.train.epochs: 0 is less than"),
+    (lambda c: c["models"]["fnn"].update(feature="mfcc"), "config key models.fnn.feature: 'mfcc' is not a feature"),
+    (lambda c: c["features"]["gyro_spec"].update(n_mels=3), "config key features.gyro_spec.n_mels: unknown key"),
+    (lambda c: c["features"]["gyro_spec"].update(modality="eeg"), "config key features.gyro_spec.modality: 'eeg'"),
+    (lambda c: c["fusions"]["both"].update(models=["fnn", "svm"]), "config key fusions.both.models: 'svm'"),
+    (lambda c: c["cv"].update(folds=1), "config key cv.folds"),
+    (lambda c: c["data"]["modalities"]["accel"].update(filter={"band": [1]}), "data.modalities.accel.filter.band"),
+    (lambda c: c.pop("experiment"), "config key experiment: missing"),
+    (lambda c: c.update(experiment="a b"), "config key experiment: 'a b' must be"),
+    (lambda c: c["data"].update(root=None), "config key data.root: missing"),
+])
+def test_bad_config_names_the_key(change, message):
+    config = copy.deepcopy(TINY)
+    change(config)
+    with pytest.raises(DeepselfError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        validate_config(config)
+
+
+@pytest.mark.parametrize("kind", ["spectrogram", "logmel", "scalogram"])
+def test_schema_defaults_equal_the_function_defaults(kind):
+    """The schema documents the defaults; the feature functions must agree with it."""
+    schema = load_schema()["definitions"]["feature"]["allOf"]
+    branch = next(b for b in schema if b["if"]["properties"]["kind"].get("const") == kind)["then"]
+    documented = {k: v["default"] for k, v in branch["properties"].items() if "default" in v and k != "modality"}
+    signature = {k: p.default for k, p in inspect.signature(features.FEATURES[kind]).parameters.items()
+                 if p.kind is p.KEYWORD_ONLY and k in documented}
+    assert signature == {k: documented[k] for k in signature}
+    missing = set(documented) - set(signature)
+    assert not missing, f"schema keys without a parameter: {missing}"
