@@ -65,6 +65,19 @@ def _report(args):
     make_report(json.loads(args.systems), args.out_dir, args.experiment)
 
 
+def _check_config(args):
+    from deepself.config import load_config
+
+    config = load_config(args.config)
+    print(json.dumps(config, indent=2) if args.show else f"{args.config}: valid")
+
+
+def _config_doc(args):
+    from deepself.config import write_config_doc
+
+    write_config_doc(args.readme)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepself", description=__doc__.splitlines()[0])
     parser.add_argument("--log", help="also write the log to this file")
@@ -120,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", default="")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(run=_report)
+
+    p = sub.add_parser("check-config", help="validate a config file; print it with every default filled in")
+    p.add_argument("config")
+    p.add_argument("--show", action="store_true", help="print the complete config as JSON")
+    p.set_defaults(run=_check_config)
+
+    p = sub.add_parser("config-doc", help="rewrite the table of config keys in config/README.md from the schema")
+    p.add_argument("readme", nargs="?", default="config/README.md")
+    p.set_defaults(run=_config_doc)
     return parser
 
 

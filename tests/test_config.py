@@ -72,3 +72,21 @@ def test_schema_defaults_equal_the_function_defaults(kind):
     assert signature == {k: documented[k] for k in signature}
     missing = set(documented) - set(signature)
     assert not missing, f"schema keys without a parameter: {missing}"
+
+
+def test_config_readme_lists_every_key_as_the_schema_says():
+    """config/README.md's table is generated from the schema; regenerate with `deepself config-doc`."""
+    from deepself.config import DOC_BEGIN, DOC_END, schema_markdown
+
+    text = (REPO / "config" / "README.md").read_text()
+    assert text.split(DOC_BEGIN)[1].split(DOC_END)[0] == "\n" + schema_markdown()
+
+
+def test_check_config_command(tmp_path, capsys):
+    from deepself.cli import main
+
+    assert main(["check-config", str(REPO / "config" / "config.yaml")]) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**TINY, "modles": {}}))
+    assert main(["check-config", str(bad)]) == 1
+    assert "config key modles: unknown key" in capsys.readouterr().err

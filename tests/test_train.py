@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
-from deepself.config import load_schema
+from deepself.config import validate_config
 from deepself.io.store import create_store
 from deepself.models import create_model
 from deepself.train import normalize, train_fold
 
-TRAIN_DEFAULTS = {k: v["default"] for k, v in load_schema()["definitions"]["train"]["properties"].items()}
+TRAIN_DEFAULTS = validate_config({"experiment": "t", "data": {"adapter": "digits"}, "features": {"f": {"kind": "raw"}},
+                                  "models": {"m": {"arch": "fnn", "feature": "f"}}})["train"]
 
 
 @pytest.fixture
@@ -79,3 +80,80 @@ def test_checkpoint_rebuilds_the_model(task):
     np.testing.assert_allclose(proba, preds.filter(like="p_").to_numpy(), atol=1e-5)
     summary = json.loads((task / "m" / "summary.json").read_text())
     assert summary["best_epoch"] == ckpt["best_epoch"]
+
+
+def test_early_stopping_and_schedules(task):
+    spec = _spec("fnn", epochs=40, patience=2, scheduler="step", step_size=1, gamma=0.5, lr=0.05,
+                 class_weights=True, grad_clip=1.0, optimizer="sgd", nesterov=True)
+    result = train_fold(task / "samples.csv", task / "maps.h5", "1", spec, task / "es")
+    history = pd.read_csv(task / "es" / "history.csv")
+    assert result["epochs_run"] == len(history) < 40
+    best = int(history["dev_uar"].idxmax())
+    assert len(history) - 1 - best == 2, "stops exactly `patience` epochs after the best"
+    np.testing.assert_allclose(history["lr"], 0.05 * 0.5 ** np.arange(len(history)))
+
+
+def test_augmentation_changes_training_not_the_data_it_scores(task):
+    spec = _spec("cnn2d", epochs=3, augment={"specaugment": {"freq_masks": 1, "freq_width": 2, "time_masks": 1,
+                                                              "time_width": 3, }, "mixup": 0.4, "shift": 0.0,
+                                              "gain_db": 0.0, "flip": False, "crop_pad": 0})
+    plain = train_fold(task / "samples.csv", task / "maps.h5", "1", _spec("cnn2d", epochs=3), task / "plain")
+    augmented = train_fold(task / "samples.csv", task / "maps.h5", "1", spec, task / "aug")
+    assert augmented["n_dev"] == plain["n_dev"] and augmented["n_test"] == plain["n_test"]
+    h_plain, h_aug = pd.read_csv(task / "plain" / "history.csv"), pd.read_csv(task / "aug" / "history.csv")
+    assert not np.allclose(h_plain["train_loss"], h_aug["train_loss"])
+
+
+def test_killed_job_resumes_to_the_same_predictions(tmp_path):
+    """kill -9 in the middle of training, run again: it continues and ends as an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rng = np.random.default_rng(1)
+    n = 400
+    labels = np.arange(n) % 4
+    x = rng.normal(size=(n, 1, 16, 48)).astype(np.float32)
+    for i, c in enumerate(labels):
+        x[i, 0, 4 * c : 4 * c + 4] += 1.0
+    ids = [f"s{i:03d}" for i in range(n)]
+    with create_store(tmp_path / "maps.h5", n, x.shape[1:], {"kind": "signal", "layout": "CFT"}) as w:
+        w.write(ids, x)
+    pd.DataFrame({"id": ids, "label": labels.astype(str), "fold": [str(i // 4 % 2 + 1) for i in range(n)]}).to_csv(
+        tmp_path / "samples.csv", index=False)
+    spec = _spec("cnn2d", epochs=8, batch_size=16, scheduler="cosine",
+                 augment={**TRAIN_DEFAULTS["augment"], "mixup": 0.2})
+    spec["args"] = {"channels": [16, 16], "pool": [2, 2], "dropout": 0.3}
+
+    def run(out_dir, kill_after_epoch=None):
+        log = out_dir / "train.log"
+        cmd = [sys.executable, "-m", "deepself", "--log", str(log), "train", "--sheet", str(tmp_path / "samples.csv"),
+               "--input", str(tmp_path / "maps.h5"), "--fold", "1", "--spec", json.dumps(spec), "--threads", "1",
+               "--out-dir", str(out_dir)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if kill_after_epoch is not None:
+            deadline = time.time() + 300
+            while time.time() < deadline and proc.poll() is None:
+                if log.exists() and f"epoch {kill_after_epoch:3d}/" in log.read_text():
+                    os.kill(proc.pid, signal.SIGKILL)
+                    break
+                time.sleep(0.02)
+        _, err = proc.communicate(timeout=300)
+        return proc.returncode, err.decode()
+
+    code, err = run(tmp_path / "whole")
+    assert code == 0, err
+    code, _ = run(tmp_path / "killed", kill_after_epoch=3)
+    assert code == -signal.SIGKILL, "the job was killed before it could finish"
+    assert (tmp_path / "killed" / "resume.pt").exists()
+    assert not (tmp_path / "killed" / "predictions.csv").exists()
+    code, err = run(tmp_path / "killed")
+    assert code == 0, err
+    assert "resuming after epoch" in (tmp_path / "killed" / "train.log").read_text()
+    assert not (tmp_path / "killed" / "resume.pt").exists()
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / "predictions.csv"),
+                                  pd.read_csv(tmp_path / "killed" / "predictions.csv"))
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / "history.csv").drop(columns=["seconds", "samples_per_s"]),
+                                  pd.read_csv(tmp_path / "killed" / "history.csv").drop(columns=["seconds", "samples_per_s"]))

@@ -1,11 +1,23 @@
-"""Convolutional networks on feature maps or images, with every layer's output size computed up front."""
+"""Convolutional networks in 1, 2 and 3 dimensions, with every layer's output size computed up front.
+
+One block builder (:func:`conv_stack`) serves all three and the convolutional front end of
+:mod:`deepself.models.crnn`. Per-layer keys (``kernel``, ``stride``, ``padding``, ``pool``) take one
+value for every layer or a list of one value per layer; each value is one number for every axis or
+a list of one number per axis, e.g. ``kernel: [[3, 7], [3, 3]]`` for two 2-D layers.
+"""
 
 from __future__ import annotations
 
 from torch import nn
 
 from deepself.errors import DeepselfError
-from deepself.models.registry import ACTIVATIONS, per_layer, register_model
+from deepself.models.registry import ACTIVATIONS, classifier, per_layer, register_model
+
+_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+_NORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+_POOL = {"max": {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d},
+         "avg": {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}}
+_GLOBAL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
 
 
 def conv_output(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -13,48 +25,148 @@ def conv_output(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-@register_model("cnn2d", inputs=("2d",))
-class CNN2d(nn.Module):
-    """Blocks of Conv2d, optional batch norm, activation and max-pooling, then a classifier.
+def per_axis(value, dims: int, name: str, layer: int) -> tuple[int, ...]:
+    """One number for every axis, or a list of exactly one per axis."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != dims:
+            raise DeepselfError(f"model args {name}: layer {layer} has {len(value)} values for {dims} axes")
+        return tuple(int(v) for v in value)
+    return (int(value),) * dims
 
-    Each block's output size (frequency x time) is computed when the model is built; a geometry
-    that shrinks to nothing raises before any training, naming the layer.
+
+def _shape(size) -> str:
+    return " x ".join(str(d) for d in size)
+
+
+def conv_stack(dims: int, in_channels: int, in_size: tuple[int, ...], *, channels, kernel, stride, padding,
+               pool, pool_type="max", batch_norm=True, activation="relu"):
+    """Blocks of convolution, optional batch norm, activation and pooling.
+
+    Parameters
+    ----------
+    dims
+        1, 2 or 3: the number of spatial axes.
+    in_channels, in_size
+        Channels and spatial size of one input sample.
+    channels
+        Output channels of each layer; the other keys are per layer and per axis (see the module).
+
+    Returns
+    -------
+    blocks : nn.Sequential
+    output_sizes : list of tuple
+        (channels, *size) after each block.
+
+    Raises
+    ------
+    DeepselfError
+        When a layer's convolution or pooling shrinks an axis to nothing, naming the layer.
+    """
+    if not channels:
+        raise DeepselfError("model args channels: at least one convolutional layer is needed")
+    if activation not in ACTIVATIONS:
+        raise DeepselfError(f"model args activation: {activation!r} is not one of {sorted(ACTIVATIONS)}")
+    if pool_type not in _POOL:
+        raise DeepselfError(f"model args pool_type: {pool_type!r} is not one of {sorted(_POOL)}")
+    n = len(channels)
+    values = {key: per_layer(value, n, key) for key, value in
+              (("kernel", kernel), ("stride", stride), ("padding", padding), ("pool", pool))}
+    blocks, size, c_in, output_sizes = [], tuple(in_size), in_channels, []
+    for i, c_out in enumerate(channels):
+        k, s, p, q = (per_axis(values[key][i], dims, key, i + 1) for key in ("kernel", "stride", "padding", "pool"))
+        new = tuple(conv_output(d, *kspq) for d, *kspq in zip(size, k, s, p))
+        if min(new) < 1:
+            raise DeepselfError(f"model args: conv layer {i + 1} (kernel {_shape(k)}, stride {_shape(s)}, "
+                                f"padding {_shape(p)}) shrinks the input of {_shape(size)} to {_shape(new)}")
+        size = new
+        blocks.append(_CONV[dims](c_in, c_out, k, s, p, bias=not batch_norm))
+        if batch_norm:
+            blocks.append(_NORM[dims](c_out))
+        blocks.append(ACTIVATIONS[activation]())
+        if max(q) > 1:
+            new = tuple(d // f for d, f in zip(size, q))
+            if min(new) < 1:
+                raise DeepselfError(f"model args: pooling {_shape(q)} after conv layer {i + 1} "
+                                    f"shrinks {_shape(size)} to {_shape(new)}")
+            size = new
+            blocks.append(_POOL[pool_type][dims](q))
+        output_sizes.append((c_out, *size))
+        c_in = c_out
+    return nn.Sequential(*blocks), output_sizes
+
+
+class ConvNet(nn.Module):
+    """Convolutional blocks, then global average pooling (or flattening) and a classifier.
+
+    ``output_sizes`` holds (channels, *size) after each block, computed when the model is built.
     """
 
-    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, channels=(16, 32), kernel=3, stride=1,
-                 padding=1, pool=2, batch_norm=True, activation="relu", dropout=0.0, global_pool=True,
-                 hidden=()):
+    dims = 2
+
+    def __init__(self, in_channels, in_size, n_outputs, *, channels, kernel, stride, padding, pool, pool_type,
+                 batch_norm, activation, dropout, global_pool, hidden):
         super().__init__()
-        n = len(channels)
-        kernels, strides = per_layer(kernel, n, "kernel"), per_layer(stride, n, "stride")
-        paddings, pools = per_layer(padding, n, "padding"), per_layer(pool, n, "pool")
-        blocks, size, c_in = [], (n_freqs, n_times), n_chans
-        self.output_sizes = []
-        for i, (c_out, k, s, p, q) in enumerate(zip(channels, kernels, strides, paddings, pools)):
-            size = tuple(conv_output(d, k, s, p) for d in size)
-            if min(size) < 1:
-                raise DeepselfError(f"model args: conv layer {i + 1} (kernel {k}, stride {s}, padding {p}) "
-                                    f"shrinks the map to {size[0]} x {size[1]}")
-            blocks += [nn.Conv2d(c_in, c_out, k, s, p, bias=not batch_norm)]
-            blocks += [nn.BatchNorm2d(c_out)] if batch_norm else []
-            blocks += [ACTIVATIONS[activation]()]
-            if q > 1:
-                size = tuple(d // q for d in size)
-                if min(size) < 1:
-                    raise DeepselfError(f"model args: pooling {q} after conv layer {i + 1} "
-                                        f"shrinks the map to {size[0]} x {size[1]}")
-                blocks.append(nn.MaxPool2d(q))
-            self.output_sizes.append((c_out, *size))
-            c_in = c_out
-        self.features = nn.Sequential(*blocks)
-        flat = c_in if global_pool else c_in * size[0] * size[1]
-        head = [nn.AdaptiveAvgPool2d(1)] if global_pool else []
-        head += [nn.Flatten(), nn.Dropout(dropout)]
-        for width in hidden:
-            head += [nn.Linear(flat, width), ACTIVATIONS[activation](), nn.Dropout(dropout)]
-            flat = width
-        head.append(nn.Linear(flat, n_outputs))
-        self.classifier = nn.Sequential(*head)
+        self.features, self.output_sizes = conv_stack(
+            self.dims, in_channels, in_size, channels=channels, kernel=kernel, stride=stride, padding=padding,
+            pool=pool, pool_type=pool_type, batch_norm=batch_norm, activation=activation)
+        c_out, *size = self.output_sizes[-1]
+        flat = c_out
+        if not global_pool:
+            for d in size:
+                flat *= d
+        self.pool = _GLOBAL[self.dims](1) if global_pool else nn.Identity()
+        self.classifier = nn.Sequential(nn.Flatten(), *classifier(flat, n_outputs, hidden, activation, dropout))
 
     def forward(self, x):
-        return self.classifier(self.features(x))
+        return self.classifier(self.pool(self.features(x)))
+
+
+@register_model("cnn1d", inputs=("1d", "2d"))
+class CNN1d(ConvNet):
+    """1-D CNN over time on signals (B, C, T); on maps (B, C, F, T) the C*F rows become channels."""
+
+    dims = 1
+
+    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, channels=(16, 32), kernel=3, stride=1, padding=1,
+                 pool=2, pool_type="max", batch_norm=True, activation="relu", dropout=0.0, global_pool=True,
+                 hidden=()):
+        super().__init__(n_chans * (n_freqs or 1), (n_times,), n_outputs, channels=channels, kernel=kernel,
+                         stride=stride, padding=padding, pool=pool, pool_type=pool_type, batch_norm=batch_norm,
+                         activation=activation, dropout=dropout, global_pool=global_pool, hidden=hidden)
+
+    def forward(self, x):
+        return super().forward(x.flatten(1, -2) if x.ndim == 4 else x)
+
+
+@register_model("cnn2d", inputs=("2d",))
+class CNN2d(ConvNet):
+    """2-D CNN on feature maps or images (B, C, F, T): frequency (height) x time (width)."""
+
+    dims = 2
+
+    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, channels=(16, 32), kernel=3, stride=1, padding=1,
+                 pool=2, pool_type="max", batch_norm=True, activation="relu", dropout=0.0, global_pool=True,
+                 hidden=()):
+        super().__init__(n_chans, (n_freqs, n_times), n_outputs, channels=channels, kernel=kernel, stride=stride,
+                         padding=padding, pool=pool, pool_type=pool_type, batch_norm=batch_norm,
+                         activation=activation, dropout=dropout, global_pool=global_pool, hidden=hidden)
+
+
+@register_model("cnn3d", inputs=("2d",))
+class CNN3d(ConvNet):
+    """3-D CNN on stacked maps: (B, C, F, T) is one (B, 1, C, F, T) volume, e.g. the spectrograms of C EEG channels.
+
+    The default pools frequency and time only, so that few input channels survive the pooling.
+    """
+
+    dims = 3
+
+    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, channels=(8, 16), kernel=3, stride=1, padding=1,
+                 pool=((1, 2, 2), (1, 2, 2)), pool_type="max", batch_norm=True, activation="relu", dropout=0.0,
+                 global_pool=True, hidden=()):
+        super().__init__(1, (n_chans, n_freqs, n_times), n_outputs, channels=channels, kernel=kernel, stride=stride,
+                         padding=padding, pool=pool, pool_type=pool_type, batch_norm=batch_norm,
+                         activation=activation, dropout=dropout, global_pool=global_pool, hidden=hidden)
+
+    def forward(self, x):
+        return super().forward(x.unsqueeze(1))
