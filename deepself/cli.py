@@ -12,6 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
+from deepself import weights
 from deepself.errors import DeepselfError
 
 
@@ -138,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config")
     p.add_argument("--show", action="store_true", help="print the complete config as JSON")
     p.set_defaults(run=_check_config)
+
+    weights.add_parser(sub)
 
     p = sub.add_parser("config-doc", help="rewrite the table of config keys in config/README.md from the schema")
     p.add_argument("readme", nargs="?", default="config/README.md")
