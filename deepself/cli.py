@@ -14,6 +14,7 @@ from pathlib import Path
 
 from deepself import weights
 from deepself.errors import DeepselfError
+from deepself.io.store import atomic_path
 
 
 def _sheet(args):
@@ -64,6 +65,10 @@ def _report(args):
     from deepself.report import make_report
 
     make_report(json.loads(args.systems), args.out_dir, args.experiment)
+    if args.config_out:
+        # the validated config beside the results: `deepself predict` rebuilds fusions from it
+        with atomic_path(args.config_out) as tmp:
+            tmp.write_text(json.dumps(json.loads(args.config), indent=2))
 
 
 def _check_config(args):
@@ -132,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="UAR tables and plots of every model and fusion")
     p.add_argument("--systems", required=True, help="JSON: name -> {kind, predictions, histories, models}")
     p.add_argument("--experiment", default="")
+    p.add_argument("--config", help="the validated config, JSON")
+    p.add_argument("--config-out", help="write --config here (config.json beside the results)")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(run=_report)
 

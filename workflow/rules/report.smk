@@ -9,6 +9,7 @@ rule report:
         uar_plot=report(f"{R}/report/uar.png", caption="../report/uar.rst", category="UAR"),
         curves=report(f"{R}/report/curves.png", caption="../report/curves.rst", category="Training"),
         markdown=f"{R}/report/report.md",
+        config=f"{R}/config.json",
         confusion=[
             report(
                 f"{R}/report/confusion_{s}.png",
@@ -22,10 +23,11 @@ rule report:
         systems=json.dumps(report_systems()),
         out_dir=lambda w, output: os.path.dirname(output.summary),
         experiment=C["experiment"],
+        config=as_json(C),
     conda:
         "../../environment.yml"
     log:
         f"{R}/logs/report.log",
     shell:
         "deepself --log {log} report --systems {params.systems:q} --experiment {params.experiment}"
-        " --out-dir {params.out_dir:q}"
+        " --config {params.config:q} --config-out {output.config:q} --out-dir {params.out_dir:q}"
