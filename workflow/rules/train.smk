@@ -10,7 +10,7 @@ rule train:
     params:
         spec=lambda w: train_spec(w.model),
         out_dir=lambda w, output: os.path.dirname(output.predictions),
-    threads: min(2, workflow.cores)
+    threads: 2
     resources:
         gpu=1,
     conda:
