@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from deepself import weights
+from deepself import export, predict, weights
 from deepself.errors import DeepselfError
 from deepself.io.store import atomic_path
 
@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_check_config)
 
     weights.add_parser(sub)
+    predict.add_parser(sub)
+    export.add_parser(sub)
 
     p = sub.add_parser("config-doc", help="rewrite the table of config keys in config/README.md from the schema")
     p.add_argument("readme", nargs="?", default="config/README.md")
@@ -172,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.log, args.verbose)
     try:
         args.run(args)
+    except json.JSONDecodeError as err:
+        err = DeepselfError(f"a JSON argument of `deepself {args.command}` is not valid JSON ({err})")
+        print(f"deepself: error: {err}", file=sys.stderr)
+        return 1
     except DeepselfError as err:
         print(f"deepself: error: {err}", file=sys.stderr)
         if args.log:

