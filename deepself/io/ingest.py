@@ -1,8 +1,9 @@
 """Ingest: the files of one modality, as listed in ``samples.csv``, into one HDF5 store of fixed-size arrays.
 
 Signals become float32 (channels, time) at one sample rate and one length (crop or zero-pad);
-images become float32 (channels, height, width) in [0, 1]. Files are read twice, once to learn the
-common shape and once to write, so memory stays that of one sample however many there are.
+images become float32 (channels, height, width) in [0, 1]. A first pass learns the common shape,
+from file headers where the format has them, a second writes sample by sample, so memory stays
+that of one sample however many there are.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 
 import librosa
 import numpy as np
+import soundfile
 
 from deepself.errors import DeepselfError
 from deepself.io import readers
@@ -26,18 +28,55 @@ def _kind(path: str, declared: str) -> str:
     return "image" if kind == "image" else "signal"
 
 
-def _read_signal(path: str, spec: dict) -> tuple[np.ndarray, float]:
-    x, sr = readers.read_signal(path)
+def _rate_of(path: str, sr: float | None, spec: dict) -> float:
     if sr is None:
         sr = spec["sample_rate"]
         if sr is None:
             raise DeepselfError(
                 f"{path}: the file carries no sample rate; set data.modalities.<name>.sample_rate"
             )
+    return float(sr)
+
+
+def _read_signal(path: str, spec: dict) -> tuple[np.ndarray, float]:
+    x, sr = readers.read_signal(path)
+    sr = _rate_of(path, sr, spec)
     if spec["resample"] and spec["resample"] != sr:
         x = librosa.resample(x, orig_sr=sr, target_sr=spec["resample"], axis=-1).astype(np.float32)
         sr = spec["resample"]
     return x, float(sr)
+
+
+def _probe_signal(path: str, spec: dict, need_length: bool) -> tuple[int | None, int | None, float]:
+    """``(channels, length, sample rate)`` of a signal file as ingest will read it, reading little.
+
+    Audio files and .npy arrays give their shape in their header; a text table must be read
+    whole, which is done only when its length is needed (else channels and length are None and
+    are checked when the file is read for writing). Lengths are after resampling (librosa's:
+    ``ceil(length * new_rate / rate)``). Files whose header cannot be read are read whole, so
+    that their error is the reader's.
+    """
+    suffix = os.path.splitext(path)[1].lower()
+    try:
+        if readers.kind_of(path) == "audio":
+            info = soundfile.info(path)
+            channels, length, sr = info.channels, info.frames, float(info.samplerate)
+        elif suffix == ".npy":
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+            if len(shape) not in (1, 2) or 0 in shape:
+                raise ValueError(shape)
+            channels, length, sr = (1 if len(shape) == 1 else shape[1]), shape[0], None
+        elif not need_length:
+            return None, None, _rate_of(path, None, spec)
+        else:
+            raise ValueError("a text table has no header to read its shape from")
+    except (RuntimeError, TypeError, ValueError, OSError):
+        x, sr = _read_signal(path, spec)
+        return x.shape[0], x.shape[1], sr
+    sr = _rate_of(path, sr, spec)
+    if spec["resample"] and spec["resample"] != sr:
+        length, sr = int(np.ceil(length * (float(spec["resample"]) / sr))), float(spec["resample"])
+    return channels, length, sr
 
 
 def _fit_length(x: np.ndarray, length: int) -> np.ndarray:
@@ -46,9 +85,26 @@ def _fit_length(x: np.ndarray, length: int) -> np.ndarray:
     return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, length - x.shape[-1])])
 
 
+def _check_signal(sid: str, path: str, first: str, sr: float, channels: int | None, key: str,
+                  expected_sr: float | None, expected_channels: int | None) -> None:
+    if expected_sr is not None and sr != expected_sr:
+        raise DeepselfError(
+            f"{path}: sample {sid!r} has sample rate {sr:g} Hz, sample {first!r} has {expected_sr:g} Hz; "
+            f"set {key}.resample"
+        )
+    if None not in (channels, expected_channels) and channels != expected_channels:
+        raise DeepselfError(
+            f"{path}: sample {sid!r} has {channels} channels, sample {first!r} has {expected_channels}"
+        )
+
+
 def ingest(sheet_path: str | os.PathLike, modality: str, spec: dict, out: str | os.PathLike,
            compression: str | None = None) -> dict:
     """Read every sample's file of ``modality`` and write them to the store ``out``.
+
+    Memory stays that of one sample however many there are: a first pass learns the common shape
+    (from file headers where the format has one: audio, .npy; text tables are read whole only
+    when no ``length_s`` fixes the length), a second reads and writes one sample at a time.
 
     Parameters
     ----------
@@ -60,6 +116,8 @@ def ingest(sheet_path: str | os.PathLike, modality: str, spec: dict, out: str | 
         The validated ``data.modalities.<modality>`` config.
     out
         Store to write (see :mod:`deepself.io.store`).
+    compression : {None, "gzip", "lzf"}
+        HDF5 compression of the store.
 
     Returns
     -------
@@ -75,25 +133,8 @@ def ingest(sheet_path: str | os.PathLike, modality: str, spec: dict, out: str | 
     kind = kinds.pop()
     key = f"data.modalities.{modality}"
 
-    shapes, rates = [], []
-    for sid, path in zip(ids, paths):
-        if kind == "image":
-            shapes.append(readers.read_image(path, spec["image_mode"], spec["image_size"]).shape)
-            continue
-        x, sr = _read_signal(path, spec)
-        if rates and sr != rates[0]:
-            raise DeepselfError(
-                f"{path}: sample {sid!r} has sample rate {sr:g} Hz, sample {ids[0]!r} has {rates[0]:g} Hz; "
-                f"set {key}.resample"
-            )
-        if shapes and x.shape[0] != shapes[0][0]:
-            raise DeepselfError(
-                f"{path}: sample {sid!r} has {x.shape[0]} channels, sample {ids[0]!r} has {shapes[0][0]}"
-            )
-        rates.append(sr)
-        shapes.append(x.shape)
-
     if kind == "image":
+        shapes = [readers.read_image(path, spec["image_mode"], spec["image_size"]).shape for path in paths]
         if len(set(shapes)) > 1:
             odd = next(i for i, s in enumerate(shapes) if s != shapes[0])
             raise DeepselfError(
@@ -103,21 +144,33 @@ def ingest(sheet_path: str | os.PathLike, modality: str, spec: dict, out: str | 
         sample_shape = shapes[0]
         meta = {"kind": "image", "layout": "CHW", "modality": modality, "n_channels": sample_shape[0]}
     else:
-        sr = rates[0]
-        length = round(spec["length_s"] * sr) if spec["length_s"] else max(s[1] for s in shapes)
-        sample_shape = (shapes[0][0], length)
+        need_length = not spec["length_s"]
+        channels, lengths, sr = None, [], None
+        for i, (sid, path) in enumerate(zip(ids, paths)):
+            c, length, rate = _probe_signal(path, spec, need_length or i == 0)
+            _check_signal(sid, path, ids[0], rate, c, key, sr, channels)
+            channels, sr = channels or c, rate
+            lengths.append(length)
+        length = round(spec["length_s"] * sr) if spec["length_s"] else max(lengths)
+        sample_shape = (channels, length)
         meta = {"kind": "signal", "layout": "CT", "modality": modality, "sample_rate": sr,
-                "n_channels": sample_shape[0], "n_samples": length}
-        if not spec["length_s"] and len({s[1] for s in shapes}) > 1:
-            log.info("%s: signals of %d to %d samples zero-padded to %d", modality,
-                     min(s[1] for s in shapes), length, length)
+                "n_channels": channels, "n_samples": length}
+        if need_length and len(set(lengths)) > 1:
+            log.info("%s: signals of %d to %d samples zero-padded to %d", modality, min(lengths), length, length)
+    # how the files were read travels with the store, so that `deepself predict` reads new files alike
+    meta["ingest"] = spec
 
     with create_store(out, len(ids), sample_shape, meta, compression) as store:
         for sid, path in zip(ids, paths):
             if kind == "image":
                 x = readers.read_image(path, spec["image_mode"], spec["image_size"])
             else:
-                x = _fit_length(_read_signal(path, spec)[0], sample_shape[1])
-            store.write([sid], x[None].astype(np.float32, copy=False))
+                x, rate = _read_signal(path, spec)
+                _check_signal(sid, path, ids[0], rate, x.shape[0], key, sr, channels)
+                if not spec["length_s"] and x.shape[1] > length:
+                    raise DeepselfError(f"{path}: sample {sid!r} changed while being ingested "
+                                        f"({x.shape[1]} samples, {length} when first read)")
+                x = _fit_length(x, length)
+            store.write([sid], x[None])
     log.info("%s: %d samples of shape %s -> %s", modality, len(ids), sample_shape, out)
     return meta

@@ -11,7 +11,9 @@ parameters keyword-only, and returns a float32 map of shape (channels, rows, fra
 
 A config names a feature and its parameters; :func:`check_params` checks them against the
 signal before any work and returns them complete, so that a stored feature map says exactly how
-it was made. :func:`compute` runs a feature on one sample or a batch.
+it was made. :func:`compute` runs a feature on one sample or a batch: by default the batched
+PyTorch implementation of :mod:`deepself.signal.fast` (CPU or CUDA), which gives the same maps as
+the functions here; these stay the reference (``backend="reference"``) the tests compare with.
 """
 
 from __future__ import annotations
@@ -557,7 +559,11 @@ def output_shape(
     return (n_channels, rows, frames)
 
 
-def compute(kind: str, x, sample_rate: float, params: dict | None, key: str = "features") -> np.ndarray:
+BACKENDS = ("torch", "reference")
+
+
+def compute(kind: str, x, sample_rate: float, params: dict | None, key: str = "features", *,
+            backend: str = "torch", device=None) -> np.ndarray:
     """Compute a feature for one sample or a batch.
 
     Parameters
@@ -572,13 +578,19 @@ def compute(kind: str, x, sample_rate: float, params: dict | None, key: str = "f
         The feature's parameters (checked with :func:`check_params` first).
     key : str, default "features"
         Config key named in error messages.
+    backend : {"torch", "reference"}, default "torch"
+        "torch": the whole batch at once by :mod:`deepself.signal.fast` (CUDA when there is a GPU);
+        "reference": the functions of ``FEATURES`` (librosa, pywt), one sample at a time. Both
+        give the same maps (to 1e-4 of their peak).
+    device : str or torch.device, optional
+        Device of the torch backend; default CUDA when available, else the CPU.
 
     Returns
     -------
     np.ndarray, float32
         The feature map, shape ``output_shape(...)``, or ``(n, *output_shape(...))`` for a
         batch. Each sample of a batch is computed on its own, so that ``ref="max"`` and
-        ``top_db`` refer to that sample's peak.
+        ``top_db`` refer to that sample's peak (over all its channels).
 
     Raises
     ------
@@ -586,6 +598,8 @@ def compute(kind: str, x, sample_rate: float, params: dict | None, key: str = "f
         If the parameters are bad (see :func:`check_params`), ``x`` has another number of
         dimensions, or holds NaN or infinite values.
     """
+    if backend not in BACKENDS:
+        raise DeepselfError(f"{key}: backend {backend!r} is not one of {', '.join(BACKENDS)}")
     x = np.asarray(x, dtype=np.float32)
     if x.ndim not in (2, 3):
         raise DeepselfError(
@@ -597,6 +611,13 @@ def compute(kind: str, x, sample_rate: float, params: dict | None, key: str = "f
         if x.ndim == 3:
             where = f" (batch items {np.flatnonzero(~np.isfinite(x).all(axis=(1, 2))).tolist()})"
         raise DeepselfError(f"{key}: the signal holds NaN or infinite values{where}")
+    if kind == "raw":
+        return x
+    if backend == "torch" and x.size:
+        from deepself.signal import fast
+
+        out = fast.compute(kind, x if x.ndim == 3 else x[None], sample_rate, p, device=device)
+        return out if x.ndim == 3 else out[0]
     feature = FEATURES[kind]
     if x.ndim == 2:
         return np.asarray(feature(x, sample_rate, **p), dtype=np.float32)

@@ -1,40 +1,136 @@
-"""The filter and feature stages: a store in, a store out, in blocks of samples, parameters kept as metadata."""
+"""The filter and feature stages: a store in, a store out, in blocks of samples, parameters kept as metadata.
+
+Each output records its parameters and the fingerprint of its input store (``input_fingerprint``).
+A stage that finds its output already there, complete, made with the same parameters from an
+input with the same fingerprint (and stored with the same compression), does nothing ("cache
+hit"); any other file there (stale, foreign, incomplete, unreadable) is rebuilt, never used.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+from pathlib import Path
+
+import numpy as np
 
 from deepself.errors import DeepselfError
-from deepself.io.store import create_store, open_store
+from deepself.io.store import check_compression, create_store, open_store
 from deepself.signal import features, filtering
 
 log = logging.getLogger(__name__)
 
 BLOCK = 64
+# Bytes of input and output samples one block may hold: blocks of long recordings (or of
+# scalograms, one row per scale at every time step) get fewer samples.
+BLOCK_BYTES = 256 * 2**20
+
+
+def block_size(*sample_shapes) -> int:
+    """Samples per block: :data:`BLOCK`, fewer when samples of these shapes exceed :data:`BLOCK_BYTES`."""
+    sample_bytes = 4 * sum(int(np.prod(shape, dtype=np.int64)) for shape in sample_shapes)
+    return max(1, min(BLOCK, BLOCK_BYTES // max(sample_bytes, 1)))
+
+
+def _as_stored(value):
+    """``value`` as it reads back from the JSON of a store's meta (tuples become lists)."""
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+def _cached(out: str | os.PathLike, expected: dict, compression: str | None) -> dict | None:
+    """The meta of ``out`` when it is a complete store with every ``expected`` meta value, else None."""
+    out = Path(out)
+    if not out.exists():
+        return None
+    try:
+        with open_store(out) as store:
+            meta, fingerprint, stored_compression = store.meta, store.fingerprint, store.compression
+    except DeepselfError as err:
+        log.warning("%s: rebuilding, the file there is not a usable store (%s)", out, err)
+        return None
+    if fingerprint is None:
+        reason = "it has no content fingerprint (written before fingerprints, or not by deepself)"
+    elif stored_compression != compression:
+        reason = f"it is stored with compression {stored_compression}, {compression} is asked for"
+    else:
+        stale = [k for k, v in expected.items() if meta.get(k) != _as_stored(v)]
+        if not stale:
+            log.info("%s: cache hit (same parameters, same input %s); nothing to do", out,
+                     expected["input_fingerprint"])
+            return meta
+        reason = f"its {', '.join(stale)} differ"
+    log.warning("%s: rebuilding, the file there is stale: %s", out, reason)
+    return None
 
 
 def filter_store(src: str | os.PathLike, out: str | os.PathLike, band: list[float], order: int,
-                 key: str = "filter") -> dict:
-    """Band-pass every signal of the store ``src`` into ``out`` (zero-phase Butterworth)."""
+                 key: str = "filter", *, compression: str | None = None, cache: bool = True) -> dict:
+    """Band-pass every signal of the store ``src`` into ``out`` (zero-phase Butterworth).
+
+    Parameters
+    ----------
+    src, out
+        Input and output stores.
+    band, order
+        The band-pass (see :func:`deepself.signal.filtering.bandpass`).
+    key
+        Config key named in error messages.
+    compression : {None, "gzip", "lzf"}
+        HDF5 compression of the output.
+    cache : bool, default True
+        Keep ``out`` when it is already this filter of this input (see the module docstring).
+
+    Returns
+    -------
+    dict
+        The output's metadata.
+    """
+    check_compression(compression, f"{key}.compression")
     with open_store(src) as store:
         meta = store.meta
         if meta["kind"] != "signal":
             raise DeepselfError(f"config key {key}: modality {meta['modality']!r} holds images, which are not filtered")
         filtering.check_band(meta["sample_rate"], band, order, key=key)
-        out_meta = {**meta, "filter": {"band": list(band), "order": order}}
-        with create_store(out, len(store.ids), store.x.shape[1:], out_meta) as writer:
-            for start in range(0, len(store.ids), BLOCK):
-                x = store.x[start : start + BLOCK]
-                writer.write(store.ids[start : start + BLOCK],
-                             filtering.bandpass(x, meta["sample_rate"], band, order, key=key))
+        out_meta = {**meta, "filter": {"band": list(band), "order": order}, "input_fingerprint": store.fingerprint}
+        if cache and store.fingerprint is not None:
+            hit = _cached(out, {k: out_meta[k] for k in ("filter", "input_fingerprint")}, compression)
+            if hit is not None:
+                return hit
+        with create_store(out, len(store.ids), store.x.shape[1:], out_meta, compression) as writer:
+            for ids, x in store.blocks(block_size(store.x.shape[1:])):
+                writer.write(ids, filtering.bandpass(x, meta["sample_rate"], band, order, key=key))
     log.info("band-pass %s Hz, order %d -> %s", band, order, out)
-    return out_meta
+    return _as_stored(out_meta)
 
 
-def feature_store(src: str | os.PathLike, out: str | os.PathLike, name: str, spec: dict) -> dict:
-    """Compute the feature map ``spec`` (a validated ``features.<name>`` entry) for every sample of ``src``."""
+def feature_store(src: str | os.PathLike, out: str | os.PathLike, name: str, spec: dict, *,
+                  compression: str | None = None, cache: bool = True, backend: str = "torch",
+                  device=None) -> dict:
+    """Compute the feature map ``spec`` (a validated ``features.<name>`` entry) for every sample of ``src``.
+
+    Parameters
+    ----------
+    src, out
+        Input and output stores.
+    name
+        The feature's name in the config (named in error messages and stored).
+    spec
+        ``kind`` and the feature's parameters (``modality`` is ignored).
+    compression : {None, "gzip", "lzf"}
+        HDF5 compression of the output.
+    cache : bool, default True
+        Keep ``out`` when it is already this feature of this input (see the module docstring).
+    backend, device
+        As in :func:`deepself.signal.features.compute`.
+
+    Returns
+    -------
+    dict
+        The output's metadata; ``feature_params`` are the complete parameters.
+    """
     key = f"features.{name}"
+    check_compression(compression, f"{key}.compression")
     params = {k: v for k, v in spec.items() if k not in ("kind", "modality")}
     with open_store(src) as store:
         meta = store.meta
@@ -45,10 +141,14 @@ def feature_store(src: str | os.PathLike, out: str | os.PathLike, name: str, spe
         params = features.check_params(spec["kind"], params, sr, n_samples, key)
         shape = features.output_shape(spec["kind"], params, sr, n_samples, n_channels)
         out_meta = {**meta, "layout": "CT" if len(shape) == 2 else "CFT", "feature": name,
-                    "feature_kind": spec["kind"], "feature_params": params}
-        with create_store(out, len(store.ids), shape, out_meta) as writer:
-            for start in range(0, len(store.ids), BLOCK):
-                x = features.compute(spec["kind"], store.x[start : start + BLOCK], sr, params)
-                writer.write(store.ids[start : start + BLOCK], x)
+                    "feature_kind": spec["kind"], "feature_params": params, "input_fingerprint": store.fingerprint}
+        if cache and store.fingerprint is not None:
+            expected = {k: out_meta[k] for k in ("feature", "feature_kind", "feature_params", "input_fingerprint")}
+            hit = _cached(out, expected, compression)
+            if hit is not None:
+                return hit
+        with create_store(out, len(store.ids), shape, out_meta, compression) as writer:
+            for ids, x in store.blocks(block_size(store.x.shape[1:], shape)):
+                writer.write(ids, features.compute(spec["kind"], x, sr, params, key, backend=backend, device=device))
     log.info("%s: %s %s of shape %s -> %s", name, spec["kind"], params, shape, out)
-    return out_meta
+    return _as_stored(out_meta)
