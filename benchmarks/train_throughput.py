@@ -37,7 +37,7 @@ def make_task(folder: Path, n: int, shape: tuple[int, ...], n_classes: int) -> N
             block = rng.normal(size=(min(256, n - start), *shape)).astype(np.float32)
             writer.write([f"s{i:05d}" for i in range(start, start + len(block))], block)
     pd.DataFrame({"id": [f"s{i:05d}" for i in range(n)], "label": labels.astype(str),
-                  "fold": np.where(np.arange(n) % 10 == 0, "2", "1")}).to_csv(folder / "samples.csv", index=False)
+                  "fold": np.where(np.arange(n) // n_classes % 10 == 0, "2", "1")}).to_csv(folder / "samples.csv", index=False)
 
 
 def hand_loop(arch, args, shape, n_fit, n_classes, batch, epochs, device, bf16, channels_last) -> float:
