@@ -5,15 +5,17 @@ For each data set (ESC-10: 400 clips of 5 s at 44.1 kHz; Bonn EEG: 500 segments 
 
 - the reference: a Python loop calling librosa / pywt on one clip at a time (the functions of
   ``deepself.signal.features.FEATURES``, which are librosa's and pywt's calls and nothing else);
-- deepself: the batched PyTorch implementation (``deepself.signal.fast``, what ``features.compute``
-  runs) on the blocks that ``feature_store`` passes (64 clips, fewer when their maps are large), on
-  CUDA when there is a GPU, else on the CPU;
+- deepself: ``features.compute`` (its default backend: the batched PyTorch implementation of
+  ``deepself.signal.fast``; parameters checked, input checked for NaN) on the blocks that
+  ``feature_store`` passes (64 clips, fewer when their maps are large), on CUDA when there is a GPU,
+  else on the CPU;
 
 and prints clips per second, times real time (audio seconds per wall second) and the ratio. Each
 figure is the best of ``--repeat`` runs after one warm-up call (the warm-up builds what a
 parameter set needs once: window, Mel bands, wavelet filters). A data set whose folder is absent
-is skipped with a message. The share of the CPUs that other processes used during the run is
-printed too, since a shared machine slows every figure.
+is skipped with a message. A shared machine slows every figure: each run waits (up to
+``--wait`` s) for other processes to leave the CPUs, and the share of the CPUs they used during
+the runs kept is printed beside each row.
 
     .venv/bin/python benchmarks/features.py
     .venv/bin/python benchmarks/features.py --esc10 /path/to/esc10 --bonn /path/to/bonn --repeat 5
@@ -26,13 +28,13 @@ import os
 import time
 from pathlib import Path
 
-from deepself.signal import fast, features  # first: it sets how torch's threads wait (see its top)
-from deepself.io.readers import read_signal
-from deepself.signal.stages import block_size
+import librosa
+import numpy as np
+import torch
 
-import librosa  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from deepself.io.readers import read_signal
+from deepself.signal import fast, features
+from deepself.signal.stages import block_size
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BONN_RATE = 173.61
@@ -115,7 +117,10 @@ def run_case(label: str, kind: str, params: dict, x: np.ndarray, sr: float, refe
 
     def deepself():
         for start in range(0, len(x), block):
-            fast.compute(kind, x[start : start + block], sr, p, precision=precision)
+            if precision == "auto":  # what feature_store calls
+                features.compute(kind, x[start : start + block], sr, p)
+            else:
+                fast.compute(kind, x[start : start + block], sr, p, precision=precision)
 
     def loop():
         for clip in subset:

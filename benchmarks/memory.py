@@ -5,7 +5,8 @@ Each stage runs in a child process (``ingest``, then ``feature_store``: log-Mel,
 128 mels, on 5-s clips at 44.1 kHz), so that its peak resident memory (``ru_maxrss`` of that
 child, from ``os.wait4``) is its own. Printed: work time of each stage (in the child, imports
 excluded) and peak RSS, for 1x and 10x, and the ratios (goals: time <= 11x, peak RSS <= 1.2x), and
-the share of the CPUs that other processes used meanwhile (a shared machine slows the times).
+the share of the CPUs that other processes used meanwhile (a shared machine slows the times; each
+child waits up to a minute for the CPUs to be free before it starts).
 
 Then training-style reads: random batches of 32 samples (``Store.read`` of 32 random ids) from the
 10x log-Mel store, stored plain, gzip and lzf (the compressed copies are written block by block
@@ -38,19 +39,22 @@ BATCH = 32
 
 
 def child(stage: str, source: str, out: str, compression: str | None) -> None:
-    """Run one stage in this (child) process; print its work time as JSON."""
-    start = time.perf_counter()
+    """Run one stage in this (child) process; print its work time (imports excluded) as JSON."""
+    from deepself.io.store import create_store, open_store
+
     if stage == "ingest":
         from deepself.io.ingest import ingest
+    elif stage == "features":
+        import librosa.filters  # noqa: F401 (librosa loads its modules on first use)
 
+        from deepself.signal import fast  # noqa: F401 (torch)
+        from deepself.signal.stages import feature_store
+    start = time.perf_counter()
+    if stage == "ingest":
         ingest(source, "audio", SPEC, out)
     elif stage == "features":
-        from deepself.signal.stages import feature_store
-
         feature_store(source, out, "logmel", LOGMEL, cache=False)
     else:  # a compressed copy of a store, block by block
-        from deepself.io.store import create_store, open_store
-
         with open_store(source) as store:
             with create_store(out, len(store.ids), store.x.shape[1:], store.meta, compression) as writer:
                 for ids, x in store.blocks(64):
@@ -65,9 +69,21 @@ def _cpu_ticks() -> tuple[float, float]:
     return sum(fields) - fields[3] - fields[4], sum(fields)
 
 
+def wait_for_quiet(limit: float = 60.0, threshold: float = 0.1) -> None:
+    """Wait (up to ``limit`` s) until other processes use less than ``threshold`` of the CPUs for 1 s."""
+    deadline = time.perf_counter() + limit
+    while time.perf_counter() < deadline:
+        busy, total = _cpu_ticks()
+        time.sleep(1.0)
+        now_busy, now_total = _cpu_ticks()
+        if (now_busy - busy) / max(now_total - total, 1e-9) < threshold:
+            return
+
+
 def run_child(*args: str) -> tuple[float, float, float]:
     """Work seconds, peak RSS (MiB) of ``memory.py --child ARGS`` in a fresh process, and the share
     of the CPUs that other processes used meanwhile."""
+    wait_for_quiet()
     busy, total = _cpu_ticks()
     process = subprocess.Popen([sys.executable, __file__, "--child", *args], stdout=subprocess.PIPE, text=True)
     output = process.stdout.read()

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator
 
 import librosa
 import numpy as np
@@ -21,6 +24,9 @@ from deepself.io.sheet import read_sheet
 from deepself.io.store import create_store
 
 log = logging.getLogger(__name__)
+
+# Files decoded at once while writing (the store is written in sheet order by one thread).
+READ_THREADS = min(4, os.cpu_count() or 1)
 
 
 def _kind(path: str, declared: str) -> str:
@@ -83,6 +89,23 @@ def _fit_length(x: np.ndarray, length: int) -> np.ndarray:
     if x.shape[-1] >= length:
         return x[..., :length]
     return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, length - x.shape[-1])])
+
+
+def _in_order(read, ids: list[str], paths: list[str]) -> Iterator[np.ndarray]:
+    """``read(id, path)`` of every sample, in sheet order, decoded by a few threads at once.
+
+    Decoders (libsndfile, Pillow, pandas) release the GIL; a window of at most
+    2 x :data:`READ_THREADS` samples is in flight, so memory stays that of a few samples. The first
+    error in sheet order is raised.
+    """
+    with ThreadPoolExecutor(READ_THREADS) as pool:
+        pending: deque = deque()
+        for sid, path in zip(ids, paths):
+            pending.append(pool.submit(read, sid, path))
+            if len(pending) > 2 * READ_THREADS:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _check_signal(sid: str, path: str, first: str, sr: float, channels: int | None, key: str,
@@ -160,17 +183,18 @@ def ingest(sheet_path: str | os.PathLike, modality: str, spec: dict, out: str | 
     # how the files were read travels with the store, so that `deepself predict` reads new files alike
     meta["ingest"] = spec
 
+    def read(sid: str, path: str) -> np.ndarray:
+        if kind == "image":
+            return readers.read_image(path, spec["image_mode"], spec["image_size"])
+        x, rate = _read_signal(path, spec)
+        _check_signal(sid, path, ids[0], rate, x.shape[0], key, sr, channels)
+        if not spec["length_s"] and x.shape[1] > length:
+            raise DeepselfError(f"{path}: sample {sid!r} changed while being ingested "
+                                f"({x.shape[1]} samples, {length} when first read)")
+        return _fit_length(x, length)
+
     with create_store(out, len(ids), sample_shape, meta, compression) as store:
-        for sid, path in zip(ids, paths):
-            if kind == "image":
-                x = readers.read_image(path, spec["image_mode"], spec["image_size"])
-            else:
-                x, rate = _read_signal(path, spec)
-                _check_signal(sid, path, ids[0], rate, x.shape[0], key, sr, channels)
-                if not spec["length_s"] and x.shape[1] > length:
-                    raise DeepselfError(f"{path}: sample {sid!r} changed while being ingested "
-                                        f"({x.shape[1]} samples, {length} when first read)")
-                x = _fit_length(x, length)
+        for sid, x in zip(ids, _in_order(read, ids, paths)):
             store.write([sid], x[None])
     log.info("%s: %d samples of shape %s -> %s", modality, len(ids), sample_shape, out)
     return meta

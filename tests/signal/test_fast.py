@@ -119,6 +119,23 @@ def test_sub_blocks_give_the_same_maps(batch, kind, params, monkeypatch):
     np.testing.assert_array_equal(compute(kind, batch, SAMPLE_RATE, params), whole)
 
 
+def test_threads_on_sub_blocks_give_the_serial_maps_and_restore_the_thread_count(batch, monkeypatch):
+    monkeypatch.setitem(fast.MEMORY_BUDGET, "cpu", 1)  # one sample per sub-block
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        serial = compute("logmel", batch, SAMPLE_RATE, {})
+        torch.set_num_threads(2)
+        np.testing.assert_array_equal(compute("logmel", batch, SAMPLE_RATE, {}), serial)
+        assert torch.get_num_threads() == 2
+        monkeypatch.setattr(fast, "logmel", lambda *args, **kwargs: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            compute("logmel", batch, SAMPLE_RATE, {})
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_scalogram_groups_fft_lengths_and_needs_only_half_the_filter():
     """Short and long wavelets get different FFT lengths, each at least time + ceil(L / 2)."""
     p = check_params("scalogram", {"n_scales": 32}, SAMPLE_RATE, N_SAMPLES, "k")
