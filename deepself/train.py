@@ -160,6 +160,41 @@ def predict_proba(model: nn.Module, x: torch.Tensor, stats: dict, batch_size: in
     return torch.cat(out).cpu() if out else torch.empty(0)
 
 
+# Augmentations that change the inputs, which a probe never sees again after embedding them.
+_INPUT_AUGMENT = ("specaugment", "shift", "gain_db", "flip", "crop_pad")
+
+
+@torch.no_grad()
+def probe(model: nn.Module, data: Fold, hp: dict, name: str, dtype: torch.dtype | None,
+          memory_format=torch.contiguous_format) -> tuple[nn.Module, torch.Tensor]:
+    """``train_mode: probe``: the head to train and the embeddings of every sample of the fold.
+
+    The backbone runs once per sample, in eval mode, on the normalised inputs; the head (which
+    shares its modules with ``model``) then trains on the embeddings, so the trained ``model``
+    maps inputs to the same outputs as the head maps embeddings.
+    """
+    used = [key for key in _INPUT_AUGMENT if hp["augment"][key]]
+    if used:
+        raise DeepselfError(f"config key train.augment.{used[0]} (model {name}): train_mode probe trains on "
+                            f"embeddings computed once, so input augmentation cannot apply (mixup can)")
+    embedder, head = model.probe_split()
+    embedder.eval()
+    started = time.perf_counter()
+    device = next(model.parameters()).device
+    batch_size = hp["batch_size"] * 4
+    parts = []
+    for i in range(0, len(data.x), batch_size):
+        xb = normalize(data.x[i : i + batch_size].to(device, non_blocking=True), data.stats)
+        if xb.ndim == 4:
+            xb = xb.contiguous(memory_format=memory_format)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            parts.append(embedder(xb).float().flatten(1))
+    x = torch.cat(parts)
+    log.info("probe: %d samples embedded once into %d values each in %.1fs", len(x), x.shape[1],
+             time.perf_counter() - started)
+    return head, x
+
+
 def _fingerprint(spec: dict, fold: str, meta: dict, n: int) -> str:
     """Identity of a training run: a resume file of another run is never continued."""
     blob = json.dumps({"spec": spec, "fold": str(fold), "meta": meta, "n": n}, sort_keys=True, default=str)
@@ -222,9 +257,14 @@ def train_fold(sheet_path: str | os.PathLike, store_path: str | os.PathLike, fol
                      else torch.contiguous_format)
     model.to(device, memory_format=memory_format)
     data.to(device)
-    optimizer = build_optimizer(model, hp)
+    # What trains, on what: the model on the inputs; or, for a probe, its head on embeddings.
+    net, x_all, stats, aug_layout = model, data.x, data.stats, layout
+    if getattr(model, "train_mode", None) == "probe":
+        net, x_all = probe(model, data, hp, spec["name"], dtype, memory_format)
+        stats, aug_layout = {"mode": "none"}, None
+    optimizer = build_optimizer(net, hp)
     scheduler = build_scheduler(optimizer, hp)
-    step = torch.compile(model) if hp["compile"] else model
+    step = torch.compile(net) if hp["compile"] else net
     weight = None
     if hp["class_weights"]:
         counts = np.bincount(data.y[data.fit].cpu().numpy(), minlength=n_classes)
@@ -241,7 +281,7 @@ def train_fold(sheet_path: str | os.PathLike, store_path: str | os.PathLike, fol
     if resume_path.exists():
         state = torch.load(resume_path, map_location="cpu", weights_only=True)
         if state["identity"] == identity:
-            model.load_state_dict(state["model"])
+            net.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             if scheduler is not None:
                 scheduler.load_state_dict(state["scheduler"])
@@ -256,16 +296,16 @@ def train_fold(sheet_path: str | os.PathLike, store_path: str | os.PathLike, fol
         if hp["patience"] and stale >= hp["patience"]:
             break
         t0 = time.perf_counter()
-        model.train()
+        net.train()
         order = fit[torch.randperm(len(fit), generator=generators["order"])]
         total = torch.zeros((), device=device)
         for i in range(0, len(order), hp["batch_size"]):
             batch = order[i : i + hp["batch_size"]]
             if len(batch) < 2 and len(order) > 1:
                 continue  # a batch of one breaks batch norm and says little
-            batch = batch.to(data.x.device)
-            xb = normalize(data.x[batch].to(device, non_blocking=True), data.stats)
-            xb = augment(xb, layout, hp["augment"], generators["augment"])
+            batch = batch.to(x_all.device)
+            xb = normalize(x_all[batch].to(device, non_blocking=True), stats)
+            xb = augment(xb, aug_layout, hp["augment"], generators["augment"])
             target = data.y[batch].to(device, non_blocking=True)
             if hp["augment"]["mixup"] > 0:
                 xb, target = mixup(xb, nn.functional.one_hot(target, n_classes).float(), generators["augment"],
@@ -277,10 +317,10 @@ def train_fold(sheet_path: str | os.PathLike, store_path: str | os.PathLike, fol
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if hp["grad_clip"]:
-                nn.utils.clip_grad_norm_(model.parameters(), hp["grad_clip"])
+                nn.utils.clip_grad_norm_(net.parameters(), hp["grad_clip"])
             optimizer.step()
             total += loss.detach() * len(batch)
-        p_dev = predict_proba(model, data.x[data.dev], data.stats, hp["batch_size"] * 4, dtype, memory_format)
+        p_dev = predict_proba(net, x_all[data.dev], stats, hp["batch_size"] * 4, dtype, memory_format)
         dev_uar = uar(y_dev, p_dev.argmax(1).numpy(), n_classes)
         dev_loss = float(nn.functional.nll_loss(torch.log(p_dev.clamp_min(1e-12)), torch.from_numpy(y_dev)))
         seconds = time.perf_counter() - t0
@@ -291,7 +331,7 @@ def train_fold(sheet_path: str | os.PathLike, store_path: str | os.PathLike, fol
                  hp["epochs"], history[-1]["train_loss"], dev_loss, dev_uar, lr, len(fit) / seconds, seconds)
         if dev_uar > best["dev_uar"]:
             best = {"dev_uar": dev_uar, "epoch": epoch,
-                    "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+                    "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
             stale = 0
         else:
             stale += 1
@@ -300,13 +340,13 @@ def train_fold(sheet_path: str | os.PathLike, store_path: str | os.PathLike, fol
         elif scheduler is not None:
             scheduler.step()
         with atomic_path(resume_path) as tmp:
-            torch.save({"identity": identity, "epoch": epoch, "model": model.state_dict(),
+            torch.save({"identity": identity, "epoch": epoch, "model": net.state_dict(),
                         "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict() if scheduler is not None else None,
                         "rng": _rng_state(generators), "history": history, "best": best, "stale": stale}, tmp)
 
-    model.load_state_dict(best["state_dict"])
-    proba = predict_proba(model, data.x[data.test], data.stats, hp["batch_size"] * 4, dtype, memory_format).numpy()
+    net.load_state_dict(best["state_dict"])  # a probe's head shares its modules with the model
+    proba = predict_proba(net, x_all[data.test], stats, hp["batch_size"] * 4, dtype, memory_format).numpy()
     y_test, pred = data.y[data.test].cpu().numpy(), proba.argmax(1)
     predictions = pd.DataFrame({"id": data.ids[data.test], "fold": str(fold),
                                 "label": [data.classes[i] for i in y_test],
@@ -320,7 +360,7 @@ def train_fold(sheet_path: str | os.PathLike, store_path: str | os.PathLike, fol
     checkpoint = {"model": spec["arch"], "model_args": model_args, "feature": spec["feature"],
                   "store_meta": data.meta, "classes": data.classes, "normalize": data.stats, "train": hp,
                   "fold": str(fold), "best_epoch": best["epoch"], "dev_uar": best["dev_uar"],
-                  "state_dict": best["state_dict"]}
+                  "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
     with atomic_path(out_dir / "checkpoint.pt") as tmp:
         torch.save(checkpoint, tmp)
     with atomic_path(out_dir / "history.csv") as tmp:

@@ -157,3 +157,62 @@ def test_killed_job_resumes_to_the_same_predictions(tmp_path):
                                   pd.read_csv(tmp_path / "killed" / "predictions.csv"))
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / "history.csv").drop(columns=["seconds", "samples_per_s"]),
                                   pd.read_csv(tmp_path / "killed" / "history.csv").drop(columns=["seconds", "samples_per_s"]))
+
+
+def _probe_spec(**train):
+    # PANNs cnn6 from a partial checkpoint (conv blocks only, as `deepself weights import panns_aisfx` writes)
+    return {"name": "pann", "arch": "panns", "feature": "maps", "classes": None, "dev_fraction": 0.25, "cv_seed": 0,
+            "args": {"name": "cnn6", "weights": None, "train_mode": "probe"},
+            "train": {**TRAIN_DEFAULTS, "epochs": 15, "batch_size": 8, "lr": 0.01, **train}}
+
+
+@pytest.fixture
+def partial_cnn6(task):
+    """A PANNs cnn6 checkpoint holding conv blocks only (bn0 and fc1 new), and a 16 x 16 map task."""
+    rng = np.random.default_rng(1)
+    n, labels = 60, np.arange(60) % 3
+    x = rng.normal(size=(n, 1, 16, 16)).astype(np.float32)
+    for i, c in enumerate(labels):
+        x[i, :, 5 * c : 5 * c + 5] += 3.0
+    ids = [f"s{i:02d}" for i in range(n)]
+    with create_store(task / "maps16.h5", n, x.shape[1:], {"kind": "signal", "layout": "CFT"}) as w:
+        w.write(ids, x)
+    torch.manual_seed(3)
+    full = create_model("panns", 1, 16, 16, 3, name="cnn6").state_dict()
+    path = task / "conv_blocks.pth"
+    torch.save({"model": {k: v for k, v in full.items() if k.startswith("conv_block")}}, path)
+    return task, path, {k: v for k, v in full.items() if k.startswith("conv_block")}
+
+
+def test_probe_trains_the_new_layers_on_embeddings_and_keeps_the_backbone(partial_cnn6):
+    task, weights, blocks = partial_cnn6
+    spec = _probe_spec()
+    spec["args"]["weights"] = str(weights)
+    result = train_fold(task / "samples.csv", task / "maps16.h5", "2", spec, task / "probe")
+    assert result["test_uar"] >= 0.9
+    ckpt = torch.load(task / "probe" / "checkpoint.pt", weights_only=True)
+    for key, value in blocks.items():  # the pretrained blocks (and their batch-norm statistics) did not move
+        torch.testing.assert_close(ckpt["state_dict"][key], value, rtol=0, atol=0)
+    fresh = create_model("panns", **ckpt["model_args"]).state_dict()
+    assert not torch.equal(ckpt["state_dict"]["fc1.weight"], fresh["fc1.weight"])  # fc1 is new, so it trained
+    # the whole network, rebuilt from the checkpoint, gives the fold's predictions from raw maps
+    model = create_model(ckpt["model"], **ckpt["model_args"])
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    preds = pd.read_csv(task / "probe" / "predictions.csv")
+    from deepself.io.store import open_store
+
+    with open_store(task / "maps16.h5") as store:
+        x = torch.from_numpy(store.read(list(preds["id"])))
+    with torch.no_grad():
+        proba = torch.softmax(model(normalize(x, ckpt["normalize"])), 1).numpy()
+    np.testing.assert_allclose(proba, preds.filter(like="p_").to_numpy(), atol=1e-5)
+
+
+def test_probe_refuses_input_augmentation(partial_cnn6):
+    task, weights, _ = partial_cnn6
+    spec = _probe_spec(augment={**TRAIN_DEFAULTS["augment"], "specaugment": {"freq_masks": 1, "freq_width": 2,
+                                                                              "time_masks": 1, "time_width": 2}})
+    with pytest.raises(Exception, match=r"train.augment.specaugment \(model pann\): train_mode probe"):
+        train_fold(task / "samples.csv", task / "maps16.h5", "2", spec, task / "probe")
+    assert not (task / "probe" / "checkpoint.pt").exists()

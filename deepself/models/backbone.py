@@ -22,7 +22,7 @@ from deepself.errors import DeepselfError
 
 log = logging.getLogger(__name__)
 
-TRAIN_MODES = ("finetune", "freeze", "lower_lr")
+TRAIN_MODES = ("finetune", "freeze", "lower_lr", "probe")
 
 
 def no_weights(weights) -> bool:
@@ -130,16 +130,36 @@ class PretrainedNet(nn.Module):
     ``train_mode``: ``finetune`` trains everything at the trainer's learning rate; ``freeze``
     trains the head only (the backbone's parameters have ``requires_grad`` False and its batch
     norm layers keep their statistics); ``lower_lr`` trains the backbone at ``lr *
-    backbone_lr_scale``. The trainer asks :meth:`parameter_groups` for the optimiser's groups.
+    backbone_lr_scale``; ``probe`` trains the head only on embeddings that the backbone computes
+    once, in eval mode (a linear probe when the head is one layer; see :meth:`probe_split`). The
+    trainer asks :meth:`parameter_groups` for the optimiser's groups.
     """
 
     head_name = "fc"
     train_mode = "finetune"
     backbone_lr_scale = 1.0
+    # Submodules trained under train_mode probe (empty: the head only); a subclass widens it when
+    # layers before the head did not come from the weights file (see panns).
+    probe_names: tuple[str, ...] = ()
 
     @property
     def head(self) -> nn.Module:
         return self.get_submodule(self.head_name)
+
+    def probe_split(self) -> tuple[nn.Module, nn.Module]:
+        """``(embedder, head)`` with ``head(embedder(x)) == self(x)`` in eval mode.
+
+        The embedder is this network with the probed modules replaced by identities; the head
+        shares its modules with this network, so training the head trains this network's head.
+        """
+        names = self.probe_names or (self.head_name,)
+        return _WithoutModules(self, names), self.probe_head(names)
+
+    def probe_head(self, names: tuple[str, ...]) -> nn.Module:
+        """The module that maps the embedder's output to logits (default: the head itself)."""
+        if names != (self.head_name,):
+            raise NotImplementedError(f"{type(self).__name__} probes its head only, not {names}")
+        return self.head
 
     def set_train_mode(self, train_mode: str, backbone_lr_scale: float) -> None:
         if train_mode not in TRAIN_MODES:
@@ -147,12 +167,16 @@ class PretrainedNet(nn.Module):
         if backbone_lr_scale < 0:
             raise DeepselfError(f"model args backbone_lr_scale: {backbone_lr_scale} is negative")
         self.train_mode, self.backbone_lr_scale = train_mode, backbone_lr_scale
-        if train_mode == "freeze":
+        if train_mode in ("freeze", "probe"):
             for p in self.backbone_parameters():
                 p.requires_grad_(False)
 
     def head_parameters(self) -> list[nn.Parameter]:
-        return list(self.head.parameters())
+        return [p for name in self._head_names() for p in self.get_submodule(name).parameters()]
+
+    def _head_names(self) -> tuple[str, ...]:
+        """The submodules trained when the backbone is not (freeze, probe)."""
+        return (self.probe_names or (self.head_name,)) if self.train_mode == "probe" else (self.head_name,)
 
     def backbone_parameters(self) -> list[nn.Parameter]:
         head = {id(p) for p in self.head_parameters()}
@@ -162,16 +186,34 @@ class PretrainedNet(nn.Module):
         """Optimiser parameter groups for base learning rate ``lr``, as ``train_mode`` says."""
         if self.train_mode == "finetune":
             return [{"params": list(self.parameters()), "lr": lr}]
-        if self.train_mode == "freeze":
+        if self.train_mode in ("freeze", "probe"):
             return [{"params": self.head_parameters(), "lr": lr}]
         return [{"params": self.backbone_parameters(), "lr": lr * self.backbone_lr_scale},
                 {"params": self.head_parameters(), "lr": lr}]
 
     def train(self, mode: bool = True):
         super().train(mode)
-        if mode and self.train_mode == "freeze":
-            head = set(self.head.modules())
+        if mode and self.train_mode in ("freeze", "probe"):
+            head = {m for name in self._head_names() for m in self.get_submodule(name).modules()}
             for m in self.modules():
                 if isinstance(m, _BatchNorm) and m not in head:
                     m.eval()
         return self
+
+
+class _WithoutModules(nn.Module):
+    """``net`` with the submodules ``names`` replaced by identities while it runs (an embedder)."""
+
+    def __init__(self, net: nn.Module, names: tuple[str, ...]):
+        super().__init__()
+        self.net, self.names = net, names
+
+    def forward(self, x):
+        kept = {name: self.net.get_submodule(name) for name in self.names}
+        for name in self.names:
+            set_submodule(self.net, name, nn.Identity())
+        try:
+            return self.net(x)
+        finally:
+            for name, module in kept.items():
+                set_submodule(self.net, name, module)

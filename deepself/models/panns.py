@@ -104,6 +104,14 @@ class PANN(PretrainedNet):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
+    def probe_head(self, names: tuple[str, ...]) -> nn.Module:
+        """The layers after the pooled embedding that ``train_mode: probe`` trains, as :meth:`forward` runs them."""
+        if names == ("fc1", "fc_audioset"):
+            return nn.Sequential(nn.Dropout(0.5), self.fc1, nn.ReLU(), nn.Dropout(0.5), self.fc_audioset)
+        if names == ("fc_audioset",):
+            return nn.Sequential(nn.Dropout(0.5), self.fc_audioset)
+        return super().probe_head(names)
+
     def forward(self, x):
         if self.in_adapt == "mean":
             x = x.mean(1, keepdim=True)
@@ -140,7 +148,9 @@ def panns(n_chans, n_freqs, n_times, n_outputs, *, name="cnn10", weights=None, i
     keep_head
         Keep the 527 AudioSet outputs instead of a new head for ``n_outputs`` classes.
     train_mode, backbone_lr_scale
-        ``finetune``, ``freeze`` (train the head only) or ``lower_lr`` (backbone at lr * scale).
+        ``finetune``, ``freeze`` (train the head only), ``lower_lr`` (backbone at lr * scale) or
+        ``probe`` (embeddings computed once, the head trained on them; with a partial checkpoint
+        that lacks fc1, fc1 is trained with the head).
     """
     model = PANN(name, n_freqs, n_times, in_adapt=in_adapt)
     label = f"panns {name}"
@@ -154,8 +164,10 @@ def panns(n_chans, n_freqs, n_times, n_outputs, *, name="cnn10", weights=None, i
             raise DeepselfError(f"model args weights: {weights} was trained on {state['bn0.weight'].shape[0]} Mel "
                                 f"bins, the feature has {n_freqs} (set the feature's n_mels)")
         optional = ("bn0.", "fc1.") + (() if keep_head else ("fc_audioset.",))
-        load_weights(model, state, str(weights), label, ignore=("spectrogram_extractor.", "logmel_extractor."),
-                     optional=optional)
+        loaded = load_weights(model, state, str(weights), label, ignore=("spectrogram_extractor.", "logmel_extractor."),
+                              optional=optional)
+        if "fc1.weight" not in loaded:  # a partial checkpoint: fc1 is new, so a probe trains it too
+            model.probe_names = ("fc1", "fc_audioset")
     if in_adapt == "sum":
         model.conv_block1.conv1 = adapt_conv(model.conv_block1.conv1, n_chans)
     if not keep_head:

@@ -146,7 +146,8 @@ def torchvision_model(n_chans, n_freqs, n_times, n_outputs, *, name="resnet18", 
     keep_head
         Keep the ImageNet head (1000 outputs) instead of a new one for ``n_outputs`` classes.
     train_mode, backbone_lr_scale
-        ``finetune``, ``freeze`` (train the head only) or ``lower_lr`` (backbone at lr * scale).
+        ``finetune``, ``freeze`` (train the head only), ``lower_lr`` (backbone at lr * scale) or
+        ``probe`` (the backbone's embeddings computed once, in eval mode; the head trained on them).
     """
     import torchvision  # imported here: torchvision takes a second to import
 

@@ -223,3 +223,17 @@ def test_train_modes_give_the_trainer_its_parameter_groups():
     assert torch.equal(frozen.net.bn1.running_mean, before)
     assert torch.equal(frozen.net.conv1.weight, conv_before)
     assert frozen.net.fc.weight.grad is not None
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "alexnet"])
+def test_probe_split_gives_the_network_and_trains_only_the_head(name):
+    torch.manual_seed(0)
+    model = create_model("torchvision", n_chans=1, n_freqs=64, n_times=64, n_outputs=3, name=name, resize=[64, 64],
+                         train_mode="probe").eval()
+    embedder, head = model.probe_split()
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(head(embedder(x)), model(x))
+    assert {id(p) for p in head.parameters()} == {id(p) for p in model.parameter_groups(0.1)[0]["params"]}
+    assert all(not p.requires_grad for p in embedder.parameters() if id(p) not in {id(q) for q in head.parameters()})
+    assert isinstance(model.head, torch.nn.Linear)  # the embedder put the head back after running
