@@ -6,6 +6,13 @@ no dev evaluation). deepself's figure is its real per-epoch cost, the per-epoch 
 evaluation included, read from the history it writes. The ratio deepself / hand is the figure
 of merit (goal >= 0.95). On CUDA the plain fp32 loop is printed for reference.
 
+The two sides run in turn, in the order deepself, hand, hand, deepself (``--rounds`` pairs,
+alternating which goes first), and each side's figure is the median of its runs. Timed one after
+the other, once each, the side that ran first was the faster one on this shared machine whichever
+side it was (the load of other jobs changes over a minute): deepself first printed a ratio of
+1.1-1.5, the hand loop first 0.79. Each run prints the share of the CPUs that other processes used
+meanwhile, so a reader sees how busy the machine was.
+
     python benchmarks/train_throughput.py                      # CPU-sized default
     python benchmarks/train_throughput.py --arch torchvision --args '{"name": "resnet18"}' \
         --shape 3 128 431 --batch 64 --n 2048                  # the GPU figure of issue 5
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -38,6 +46,24 @@ def make_task(folder: Path, n: int, shape: tuple[int, ...], n_classes: int) -> N
             writer.write([f"s{i:05d}" for i in range(start, start + len(block))], block)
     pd.DataFrame({"id": [f"s{i:05d}" for i in range(n)], "label": labels.astype(str),
                   "fold": np.where(np.arange(n) // n_classes % 10 == 0, "2", "1")}).to_csv(folder / "samples.csv", index=False)
+
+
+class CpuShare:
+    """Share of all CPUs that other processes used since this object was made (from /proc/stat)."""
+
+    def __init__(self):
+        self._start, self._own = self._ticks(), sum(os.times()[:2])
+
+    @staticmethod
+    def _ticks() -> tuple[float, float]:
+        with open("/proc/stat") as stat:
+            fields = [float(v) / os.sysconf("SC_CLK_TCK") for v in stat.readline().split()[1:9]]
+        return sum(fields) - fields[3] - fields[4], sum(fields)
+
+    def others(self) -> float:
+        (busy0, total0), (busy1, total1) = self._start, self._ticks()
+        others = (busy1 - busy0) - (sum(os.times()[:2]) - self._own)
+        return max(0.0, others / max(total1 - total0, 1e-9))
 
 
 def hand_loop(arch, args, shape, n_fit, n_classes, batch, epochs, device, bf16, channels_last) -> float:
@@ -75,6 +101,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="pairs of runs, alternating which side goes first (default 2: deepself, hand, hand, deepself)")
     opts = parser.parse_args()
     args, shape = json.loads(opts.args), tuple(opts.shape)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -89,22 +117,36 @@ def main() -> None:
                               "train": {"epochs": opts.epochs, "batch_size": opts.batch, "normalize": "none"}})
     model = config["models"]["m"]
     spec = {"name": "m", **model, "classes": None, "dev_fraction": 0.05, "cv_seed": 0}
+    runs, job = {"deepself": [], "hand": []}, {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         make_task(folder, opts.n, shape, opts.classes)
-        t0 = time.perf_counter()
-        result = train_fold(folder / "samples.csv", folder / "maps.h5", "2", spec, folder / "out")
-        wall = time.perf_counter() - t0
-        history = pd.read_csv(folder / "out" / "history.csv")
-    ours = float(np.median(history["samples_per_s"][1:]))
-    hand = hand_loop(opts.arch, model["args"], shape, result["n_train"], opts.classes, opts.batch, opts.epochs,
-                     device, bf16, bf16 and len(shape) == 3)
-    print(f"deepself train_fold : {ours:10.1f} samples/s  (median epoch, dev evaluation included; "
-          f"{result['n_train']} fit + {result['n_dev']} dev samples; whole job {wall:.1f} s)")
-    print(f"hand-written loop   : {hand:10.1f} samples/s")
+
+        def run_deepself(k: int) -> float:
+            out = folder / f"out{k}"
+            t0 = time.perf_counter()
+            result = train_fold(folder / "samples.csv", folder / "maps.h5", "2", spec, out)
+            job.update(result, wall=time.perf_counter() - t0)
+            per_epoch = pd.read_csv(out / "history.csv")["samples_per_s"]
+            return float(np.median(per_epoch[1:] if len(per_epoch) > 1 else per_epoch))
+
+        def run_hand() -> float:
+            return hand_loop(opts.arch, model["args"], shape, job["n_train"], opts.classes, opts.batch,
+                             opts.epochs, device, bf16, bf16 and len(shape) == 3)
+
+        print(f"\n{'run':>3} {'side':<9} {'samples/s':>10} {'others':>7}")
+        for k in range(opts.rounds):
+            for side in ("deepself", "hand") if k % 2 == 0 else ("hand", "deepself"):
+                share = CpuShare()
+                runs[side].append(run_deepself(k) if side == "deepself" else run_hand())
+                print(f"{k + 1:>3} {side:<9} {runs[side][-1]:>10.1f} {100 * share.others():>6.0f}%", flush=True)
+    ours, hand = float(np.median(runs["deepself"])), float(np.median(runs["hand"]))
+    print(f"\ndeepself train_fold : {ours:10.1f} samples/s  (median of {len(runs['deepself'])} runs of the median "
+          f"epoch, dev evaluation included; {job['n_train']} fit + {job['n_dev']} dev samples; last whole job {job['wall']:.1f} s)")
+    print(f"hand-written loop   : {hand:10.1f} samples/s  (median of {len(runs['hand'])} runs)")
     print(f"ratio deepself/hand : {ours / hand:10.3f}")
     if device.type == "cuda":
-        plain = hand_loop(opts.arch, model["args"], shape, result["n_train"], opts.classes, opts.batch,
+        plain = hand_loop(opts.arch, model["args"], shape, job["n_train"], opts.classes, opts.batch,
                           opts.epochs, device, False, False)
         print(f"plain fp32 loop     : {plain:10.1f} samples/s (reference)")
 

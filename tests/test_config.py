@@ -47,6 +47,8 @@ def test_defaults_are_filled_and_overrides_merged():
     (lambda c: c["models"]["fnn"].update(feature="mfcc"), "config key models.fnn.feature: 'mfcc' is not a feature"),
     (lambda c: c["features"]["gyro_spec"].update(n_mels=3), "config key features.gyro_spec.n_mels: unknown key"),
     (lambda c: c["features"]["gyro_spec"].update(modality="eeg"), "config key features.gyro_spec.modality: 'eeg'"),
+    (lambda c: c["features"].update(mel={"kind": "logmel", "log": "ln"}), "config key features.mel.log: 'ln' is not one of"),
+    (lambda c: c["features"].update(mel={"kind": "logmel", "log_gain": 0}), "config key features.mel.log_gain: 0 is less than"),
     (lambda c: c["fusions"]["both"].update(models=["fnn", "svm"]), "config key fusions.both.models: 'svm'"),
     (lambda c: c["cv"].update(folds=1), "config key cv.folds"),
     (lambda c: c["data"]["modalities"]["accel"].update(filter={"band": [1]}), "data.modalities.accel.filter.band"),

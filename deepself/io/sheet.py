@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from deepself.errors import DeepselfError
 from deepself.io import adapters
@@ -133,6 +132,10 @@ def assign_folds(sheet: pd.DataFrame, cv: dict, origin: str) -> pd.DataFrame:
         if len(blank):
             raise DeepselfError(f"{origin}: sample {blank.iloc[0]!r} has no fold (cv.folds is from_sheet)")
         return sheet
+    # sklearn (with scipy.stats, ~1 s) only here: the readers of a sheet, ingest and the
+    # workflow's parsing included, start without it.
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
     k = cv["folds"]
     groups = sheet["group"].to_numpy() if "group" in sheet.columns and (sheet["group"] != "").all() else None
     if groups is not None:

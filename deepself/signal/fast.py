@@ -8,7 +8,8 @@ once, on the GPU when PyTorch sees one, else on the CPU:
   ``pad_mode`` it accepts) times librosa's window (:func:`librosa.filters.get_window`,
   zero-padded to ``n_fft``), a real FFT, the Mel matrix of :func:`librosa.filters.mel`, and
   librosa's dB conversion (``power_to_db`` / ``amplitude_to_db``), the peak of ``ref="max"`` and
-  of ``top_db`` taken per sample over all its channels, as the reference does;
+  of ``top_db`` taken per sample over all its channels, as the reference does (log-Mel also:
+  the peak normalisation before the STFT, ``log10(1 + log_gain * S)`` and the final ``scale``);
 - scalogram: :func:`pywt.cwt`'s algorithm. pywt convolves the signal with the integrated wavelet
   resampled at each scale (``int_psi[j][::-1]``), takes the first difference, crops the centre and
   multiplies by ``-sqrt(scale)``. Here the filter is built the same way, and the difference, the
@@ -73,11 +74,13 @@ def auto_precision(kind: str, params: dict) -> str:
     """The cheaper precision that still gives the reference's numbers to 1e-4 of the peak.
 
     float32 FFTs are exact enough for linear maps, for scalograms (pywt computes them in float32
-    from float32 data) and for dB maps clipped at most 80 dB below the peak. Without that clip,
+    from float32 data), for log-Mel's ``log10(1 + log_gain * S)`` (near silence it is linear in
+    S, not logarithmic) and for dB maps clipped at most 80 dB below the peak. Without that clip,
     bins down at the ``amin`` floor carry the float32 FFT's rounding, several dB there: the STFT
     then runs in float64, like librosa's.
     """
-    if kind == "scalogram" or not params.get("log", True):
+    log = params.get("log", True)
+    if kind == "scalogram" or log is False or log == "log10_1p":
         return "float32"
     return "float32" if params["top_db"] is not None and params["top_db"] <= 80.0 else "float64"
 
@@ -295,8 +298,12 @@ def spectrogram(x: torch.Tensor, sample_rate: float, *, n_fft: int, hop_length: 
 
 def logmel(x: torch.Tensor, sample_rate: float, *, n_fft: int, hop_length: int, win_length: int, window,
            center: bool, pad_mode: str, power: float, n_mels: int, fmin: float, fmax: float, htk: bool, norm,
-           ref, amin: float, top_db: float | None) -> torch.Tensor:
+           peak_normalize: bool, log: str, log_gain: float, ref, amin: float, top_db: float | None,
+           scale: float) -> torch.Tensor:
     """Batched :func:`deepself.signal.features.logmel`: x (n, channels, time) -> (n, channels, n_mels, frames)."""
+    if peak_normalize:
+        peak = x.abs().flatten(1).amax(dim=1)
+        x = x / peak.masked_fill_(peak == 0, 1.0).reshape(-1, 1, 1)
     S = _stft_power(x, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
                     center=center, pad_mode=pad_mode, power=power)
     mels = torch.empty((*S.shape[:-1], n_mels), dtype=S.dtype, device=S.device)
@@ -306,7 +313,11 @@ def logmel(x: torch.Tensor, sample_rate: float, *, n_fft: int, hop_length: int, 
     for first, last, low, high, weights in bands:
         weights = torch.as_tensor(weights, dtype=S.dtype, device=S.device)
         torch.matmul(S[..., low:high], weights, out=mels[..., first:last])
-    return _power_to_db_(mels, ref, amin, top_db).transpose(-1, -2)
+    if log == "db":
+        mels = _power_to_db_(mels, ref, amin, top_db)
+    else:
+        mels = mels.mul_(log_gain).add_(1.0).log10_()
+    return mels.mul_(scale).transpose(-1, -2)
 
 
 # --- scalogram ---------------------------------------------------------------------------------

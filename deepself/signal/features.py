@@ -143,11 +143,20 @@ def logmel(
     fmax: float | None = None,
     htk: bool = False,
     norm="slaney",
+    peak_normalize: bool = False,
+    log: str = "db",
+    log_gain: float = 10000.0,
     ref: float | str = 1.0,
     amin: float = 1e-10,
     top_db: float | None = 80.0,
+    scale: float = 1.0,
 ) -> np.ndarray:
-    """Log-Mel spectrogram: :func:`librosa.feature.melspectrogram` in dB.
+    """Log-Mel spectrogram: :func:`librosa.feature.melspectrogram`, in dB or log10(1 + gain * S).
+
+    With ``peak_normalize=True, log="log10_1p", log_gain=10000, scale=1 / 9.457798957824707``,
+    ``norm=1.0``, ``htk=True`` (and aisfx's STFT and Mel parameters) this is the input of the
+    pretrained aisfx ConvBlocks (``aisfx.spectrogram.spectrogram_librosa`` followed by
+    ``aisfx.preprocessing.spectrogram_normalize``).
 
     Parameters
     ----------
@@ -166,15 +175,31 @@ def logmel(
     htk : bool, default False
         HTK Mel scale instead of Slaney's.
     norm : "slaney", float or None, default "slaney"
-        Normalisation of the Mel filters (Slaney: equal area).
+        Normalisation of the Mel filters, as :func:`librosa.filters.mel` takes it: "slaney"
+        divides each filter by its width in Hz (equal area); a number ``p > 0`` scales each
+        filter to unit ``p``-norm (1: its weights sum to 1); None leaves each triangle's peak at 1.
+    peak_normalize : bool, default False
+        Divide the sample, all channels together, by its largest absolute value before the STFT
+        (a silent sample stays zero), so that the map does not depend on the recording level.
+    log : {"db", "log10_1p"}, default "db"
+        "db": :func:`librosa.power_to_db` with ``ref``, ``amin`` and ``top_db``;
+        "log10_1p": ``log10(1 + log_gain * S)``, zero for silence, with no reference, floor or clip.
+    log_gain : float, default 10000.0
+        Gain inside "log10_1p" (unused by "db").
     ref, amin, top_db
         dB conversion as in :func:`spectrogram`; ``top_db`` is relative to the peak over all
-        channels of the sample.
+        channels of the sample (unused by "log10_1p").
+    scale : float, default 1.0
+        Multiply the map by this at the end, after either logarithm.
 
     Returns
     -------
     np.ndarray, float32, shape (channels, n_mels, frames)
     """
+    if peak_normalize:
+        peak = np.max(np.abs(x))
+        if peak > 0:
+            x = x / peak
     S = librosa.feature.melspectrogram(
         y=x,
         sr=sample_rate,
@@ -191,8 +216,11 @@ def logmel(
         htk=htk,
         norm=norm,
     )
-    S = librosa.power_to_db(S, ref=_db_reference(ref), amin=amin, top_db=top_db)
-    return S.astype(np.float32, copy=False)
+    if log == "db":
+        S = librosa.power_to_db(S, ref=_db_reference(ref), amin=amin, top_db=top_db)
+    else:
+        S = np.log10(S * log_gain + 1.0)
+    return (S * scale).astype(np.float32, copy=False)
 
 
 def _default_fmin(sample_rate: float, n_samples: int) -> float:
@@ -283,6 +311,9 @@ FEATURES = {"raw": raw, "spectrogram": spectrogram, "logmel": logmel, "scalogram
 # same signal would not give the same features twice.
 _PAD_MODES = ("constant", "edge", "linear_ramp", "reflect", "symmetric")
 _CWT_METHODS = ("fft", "conv")
+_LOGMEL_LOGS = ("db", "log10_1p")
+# The parameters that only one logarithm of logmel reads.
+_LOGMEL_LOG_PARAMS = {"db": ("ref", "amin", "top_db"), "log10_1p": ("log_gain",)}
 
 
 def _defaults(kind: str) -> dict:
@@ -395,8 +426,26 @@ def _check_logmel(p: dict, given: dict, key: str, sample_rate: float, n_samples:
     norm = p["norm"]
     is_p_norm = isinstance(norm, numbers.Real) and not isinstance(norm, bool) and norm > 0
     if not (norm is None or norm == "slaney" or is_p_norm):
-        raise DeepselfError(f"{key}.norm: {norm!r} is not 'slaney', a positive number or null")
+        raise DeepselfError(
+            f"{key}.norm: {norm!r} is not 'slaney', a positive number (each filter to unit p-norm) or null"
+        )
+    if is_p_norm:
+        p["norm"] = float(norm)
+    _check_bool(p, "peak_normalize", key)
+    _check_choice(p, "log", key, _LOGMEL_LOGS)
+    _check_number(p, "log_gain", key, positive=True)
     _check_db(p, key)
+    _check_number(p, "scale", key, positive=True)
+    # A validated config carries every key (the schema fills defaults), so only a value other
+    # than the default can tell that the user set a parameter the chosen logarithm ignores.
+    defaults = _defaults("logmel")
+    for other, names in _LOGMEL_LOG_PARAMS.items():
+        for name in names:
+            if other != p["log"] and p[name] != defaults[name]:
+                raise DeepselfError(
+                    f"{key}.{name}: set to {given[name]!r}, but {name} applies only with log: {other}, "
+                    f"not with log: {p['log']}; leave it out"
+                )
 
 
 def _check_wavelet(p: dict, key: str) -> None:

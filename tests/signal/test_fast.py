@@ -62,6 +62,13 @@ CASES = {
     "logmel-symmetric-ref": (
         "logmel", {"n_fft": 512, "n_mels": 32, "pad_mode": "symmetric", "top_db": 40.0, "ref": 10.0}),
     "logmel-empty-filters": ("logmel", {"n_fft": 256, "n_mels": 128}),  # more filters than bins
+    # aisfx's input: peak-normalised, log10(1 + 10000 S) / 9.4578, unit-area HTK filters
+    "logmel-aisfx": (
+        "logmel", {"n_fft": 512, "hop_length": 256, "n_mels": 40, "htk": True, "norm": 1.0, "peak_normalize": True,
+                   "log": "log10_1p", "scale": 1 / 9.457798957824707}),
+    "logmel-log10-1p-gain-slaney": ("logmel", {"n_fft": 256, "log": "log10_1p", "log_gain": 50.0, "power": 1.0}),
+    "logmel-peak-db-scaled": (
+        "logmel", {"n_fft": 512, "n_mels": 32, "peak_normalize": True, "scale": 0.01, "norm": 1, "top_db": 60.0}),
     "scalogram": ("scalogram", {"n_scales": 16}),
     "scalogram-unsorted-scales": ("scalogram", {"scales": [40.0, 2.0, 8.0, 3.5], "hop": 3}),
     "scalogram-mexh-log": ("scalogram", {"wavelet": "mexh", "n_scales": 12, "fmin": 20.0, "fmax": 1500.0, "log": True}),
@@ -79,7 +86,8 @@ def test_batch_equals_reference_per_sample_and_channel(batch, kind, params):
 
 
 @pytest.mark.parametrize("precision", ["float32", "float64"])
-@pytest.mark.parametrize("kind, params", [CASES[n] for n in ("spectrogram", "logmel-htk-band", "scalogram-mexh-log")])
+@pytest.mark.parametrize(
+    "kind, params", [CASES[n] for n in ("spectrogram", "logmel-htk-band", "logmel-aisfx", "scalogram-mexh-log")])
 def test_either_precision_equals_reference(batch, kind, params, precision):
     p = check_params(kind, params, SAMPLE_RATE, N_SAMPLES, "k")
     assert_matches(fast.compute(kind, batch, SAMPLE_RATE, p, device="cpu", precision=precision),
@@ -103,6 +111,8 @@ def test_float32_is_not_enough_without_top_db(batch):
         ("spectrogram", {"top_db": 100.0}, "float64"),
         ("spectrogram", {"log": False, "top_db": None}, "float32"),
         ("logmel", {"top_db": None}, "float64"),
+        ("logmel", {"log": "log10_1p"}, "float32"),
+        ("logmel", {"peak_normalize": True, "top_db": None}, "float64"),
         ("scalogram", {}, "float32"),
     ],
 )
@@ -160,14 +170,19 @@ def test_scalogram_equals_pywt_for_a_signal_shorter_than_its_wavelets():
     assert_matches(compute("scalogram", x, SAMPLE_RATE, {"scales": scales})[0], expected)
 
 
-@pytest.mark.parametrize("n_mels, fmin, htk", [(20, 100.0, False), (128, 0.0, True), (37, 0.0, False)])
-def test_logmel_uses_librosa_mel_matrix_in_bands(n_mels, fmin, htk):
+@pytest.mark.parametrize("n_mels, fmin, htk, norm", [
+    (20, 100.0, False, "slaney"), (128, 0.0, True, "slaney"), (37, 0.0, False, "slaney"), (96, 0.0, True, 1),
+    (40, 0.0, False, None),
+])
+def test_logmel_uses_librosa_mel_matrix_in_bands(n_mels, fmin, htk, norm):
     """The bands of Mel filters hold librosa's whole matrix, each over fewer bins than all."""
-    p = check_params("logmel", {"n_mels": n_mels, "fmin": fmin, "htk": htk}, SAMPLE_RATE, N_SAMPLES, "k")
-    mel = fast._mel_basis(float(SAMPLE_RATE), p["n_fft"], n_mels, fmin, p["fmax"], htk, "slaney")
-    expected = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=p["n_fft"], n_mels=n_mels, fmin=fmin, htk=htk)
+    p = check_params("logmel", {"n_mels": n_mels, "fmin": fmin, "htk": htk, "norm": norm}, SAMPLE_RATE, N_SAMPLES, "k")
+    mel = fast._mel_basis(float(SAMPLE_RATE), p["n_fft"], n_mels, fmin, p["fmax"], htk, p["norm"])
+    expected = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=p["n_fft"], n_mels=n_mels, fmin=fmin, htk=htk, norm=norm)
     np.testing.assert_array_equal(mel, expected)
-    bands = fast._mel_bands(float(SAMPLE_RATE), p["n_fft"], n_mels, fmin, p["fmax"], htk, "slaney")
+    if norm == 1:  # librosa's norm=1.0: each filter's weights sum to 1
+        np.testing.assert_allclose(mel.sum(axis=1), 1.0, rtol=1e-6)
+    bands = fast._mel_bands(float(SAMPLE_RATE), p["n_fft"], n_mels, fmin, p["fmax"], htk, p["norm"])
     assert sum(high - low for *_, low, high, _ in bands) < 1.2 * (1 + p["n_fft"] // 2)
 
 
@@ -183,7 +198,7 @@ def test_default_device_is_cuda_when_available():
 @CUDA
 @pytest.mark.parametrize("kind, params", [
     CASES[name] for name in ("spectrogram", "spectrogram-uncentred-unclipped", "logmel", "logmel-amplitude-unclipped",
-                             "scalogram-unsorted-scales", "scalogram-cmor")
+                             "logmel-aisfx", "scalogram-unsorted-scales", "scalogram-cmor")
 ])
 def test_cuda_equals_reference(batch, kind, params):
     assert_matches(compute(kind, batch, SAMPLE_RATE, params, device="cuda"), reference(kind, batch, params))

@@ -6,15 +6,19 @@ and the reference functions.
 
 import json
 import re
+from pathlib import Path
 
 import librosa
 import numpy as np
 import pytest
 import pywt
+import soundfile
 
 from deepself.errors import DeepselfError
 from deepself.signal.features import FEATURES, check_params, compute, output_shape
 
+REPO = Path(__file__).resolve().parents[2]
+ESC10 = REPO.parent / "shared" / "data" / "esc10"
 SAMPLE_RATE = 16000
 N_SAMPLES = 4000  # 0.25 s
 TONES = (1000.0, 2500.0)  # one tone per channel
@@ -112,6 +116,86 @@ LOGMEL_CASES = [
 def test_logmel_equals_librosa(audio, params, mel, db, backend):
     expected = librosa.power_to_db(librosa.feature.melspectrogram(y=audio, sr=SAMPLE_RATE, **mel), **db)
     assert_matches(compute("logmel", audio, SAMPLE_RATE, params, backend=backend), expected)
+
+
+LOG10_1P_CASES = [
+    ({"log": "log10_1p"}, dict(n_fft=2048, hop_length=512, n_mels=128), 10000.0, 1.0),
+    (
+        {"log": "log10_1p", "log_gain": 100.0, "scale": 0.25, "n_fft": 1024, "hop_length": 256, "n_mels": 40,
+         "htk": True, "norm": 1.0},
+        dict(n_fft=1024, hop_length=256, n_mels=40, htk=True, norm=1.0),
+        100.0,
+        0.25,
+    ),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("params, mel, gain, scale", LOG10_1P_CASES)
+def test_logmel_log10_1p_equals_librosa(audio, params, mel, gain, scale, backend):
+    expected = scale * np.log10(1 + gain * librosa.feature.melspectrogram(y=audio, sr=SAMPLE_RATE, **mel))
+    assert_matches(compute("logmel", audio, SAMPLE_RATE, params, backend=backend), expected)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_logmel_scale_multiplies_the_db_map(audio, backend):
+    expected = 0.5 * librosa.power_to_db(librosa.feature.melspectrogram(y=audio, sr=SAMPLE_RATE), top_db=80.0)
+    assert_matches(compute("logmel", audio, SAMPLE_RATE, {"scale": 0.5}, backend=backend), expected)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("log", ["db", "log10_1p"])
+def test_peak_normalize_divides_each_sample_by_its_peak_over_all_channels(audio, log, backend):
+    params = {"peak_normalize": True, "log": log}
+    quiet = audio * np.float32(1e-3)
+    quiet[1] *= np.float32(0.1)  # one channel 20 dB below the other: kept, the peak is the sample's
+    silent = np.zeros_like(audio)
+    maps = compute("logmel", np.stack([quiet, silent]), SAMPLE_RATE, params, backend=backend)
+    peak = np.abs(quiet).max()
+    assert_matches(maps[0], compute("logmel", quiet / peak, SAMPLE_RATE, {"log": log}, backend=backend))
+    # A silent sample stays silent, no NaN: the amin floor in dB (10 log10(1e-10)), zero for log10(1 + S).
+    np.testing.assert_allclose(maps[1], np.full(maps[1].shape, -100.0 if log == "db" else 0.0), atol=1e-4)
+
+
+AISFX_SAMPLE_RATE = 44100
+AISFX_PARAMS = {"n_fft": 2048, "hop_length": 1024, "n_mels": 96, "htk": True, "norm": 1.0, "peak_normalize": True,
+                "log": "log10_1p", "log_gain": 10000.0, "scale": 1 / 9.457798957824707}
+
+
+def aisfx_input(y):
+    """The input of aisfx's ConvBlocks, transcribed from aisfx 0.1.2 (librosa front end).
+
+    ``aisfx.spectrogram.spectrogram_librosa.compute_spectrogram`` (after ``librosa.load``) then
+    ``aisfx.preprocessing.spectrogram_normalize(spec, "original")``, min 0 and max 9.4578.
+    """
+    peak = np.max(np.abs(y))
+    y = y / (1 if peak == 0 else peak)
+    S = librosa.feature.melspectrogram(y=y, sr=AISFX_SAMPLE_RATE, n_mels=96, norm=1.0, fmin=0, fmax=22050,
+                                       htk=True, power=2.0, hop_length=1024, win_length=2048)
+    return (np.log10(S * 10000.0 + 1) - 0) / (9.457798957824707 - 0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_logmel_reproduces_the_aisfx_input_on_a_synthetic_clip(backend):
+    """5 s at 44.1 kHz, the length of an ESC-50 clip: a gliding tone over noise, at a low level."""
+    t = np.arange(5 * AISFX_SAMPLE_RATE) / AISFX_SAMPLE_RATE
+    rng = np.random.default_rng(4)
+    y = 0.05 * np.sin(2 * np.pi * (200 * t + 300 * t**2)) + 0.002 * rng.standard_normal(t.size)
+    y = y.astype(np.float32)
+    expected = aisfx_input(y)
+    assert expected.shape == (96, 216)
+    assert_matches(compute("logmel", y[None], AISFX_SAMPLE_RATE, AISFX_PARAMS, backend=backend)[0], expected)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_logmel_reproduces_the_aisfx_input_on_an_esc10_clip(backend):
+    clips = sorted(ESC10.glob("*/*.ogg"))
+    if not clips:
+        pytest.skip(f"no ESC-10 clips under {ESC10} (optional data)")
+    # What aisfx's librosa.load(path, sr=44100) reads: ESC-50 clips are mono at 44.1 kHz already.
+    y, sample_rate = soundfile.read(clips[0], dtype="float32")
+    assert sample_rate == AISFX_SAMPLE_RATE and y.ndim == 1
+    assert_matches(compute("logmel", y[None], AISFX_SAMPLE_RATE, AISFX_PARAMS, backend=backend)[0], aisfx_input(y))
 
 
 def cwt_magnitude(x, scales, wavelet, **kwargs):
@@ -226,6 +310,11 @@ RESOLVE_CASES = [
         {"hop_length": 50, "window": ("kaiser", 8.0)},
     ),
     ("logmel", {"n_fft": 1024}, {"fmax": SAMPLE_RATE / 2, "win_length": 1024, "hop_length": 512}),
+    (
+        "logmel",
+        {"norm": 1, "log": "log10_1p", "log_gain": 1000, "scale": 2, "peak_normalize": True},
+        {"norm": 1.0, "log_gain": 1000.0, "scale": 2.0, "ref": 1.0, "top_db": 80.0},
+    ),
     ("scalogram", {"n_scales": 4}, {"fmin": 16.0, "fmax": 4000.0}),
     ("scalogram", {"scales": [2, 8]}, {"n_scales": 2, "fmax": 0.8125 / 2 * SAMPLE_RATE}),
 ]
@@ -268,7 +357,20 @@ BAD_PARAMS = [
     ("logmel", {"fmin": "1e3"}, "fmin"),  # YAML 1.1 reads 1e3 as a string
     ("logmel", {"n_mels": 0}, "n_mels"),
     ("logmel", {"norm": "l2"}, "norm"),
+    ("logmel", {"norm": "foo"}, "norm"),
+    ("logmel", {"norm": 0}, "norm"),
     ("logmel", {"htk": 1}, "htk"),
+    ("logmel", {"log": "ln"}, "log"),
+    ("logmel", {"log": True}, "log"),
+    ("logmel", {"log": "log10_1p", "log_gain": 0}, "log_gain"),
+    ("logmel", {"log_gain": -1.0}, "log_gain"),
+    ("logmel", {"log_gain": 100.0}, "log_gain"),  # log: db takes no gain
+    ("logmel", {"log": "log10_1p", "top_db": 60.0}, "top_db"),
+    ("logmel", {"log": "log10_1p", "top_db": None}, "top_db"),
+    ("logmel", {"log": "log10_1p", "ref": "max"}, "ref"),
+    ("logmel", {"log": "log10_1p", "amin": 1e-5}, "amin"),
+    ("logmel", {"scale": 0}, "scale"),
+    ("logmel", {"peak_normalize": "yes"}, "peak_normalize"),
     ("scalogram", {"wavelet": "db4"}, "wavelet"),
     ("scalogram", {"scales": [1, 0, 4]}, "scales"),
     ("scalogram", {"scales": [-2.0]}, "scales"),
@@ -304,6 +406,14 @@ def test_messages_say_what_is_wrong():
         check_params("scalogram", {"wavelet": "db4"}, SAMPLE_RATE, N_SAMPLES, KEY)
     with pytest.raises(DeepselfError, match="longer than the signal \\(4000 samples\\)"):
         check_params("spectrogram", {"n_fft": 8000}, SAMPLE_RATE, N_SAMPLES, KEY)
+    with pytest.raises(DeepselfError, match="'ln' is not one of db, log10_1p"):
+        check_params("logmel", {"log": "ln"}, SAMPLE_RATE, N_SAMPLES, KEY)
+    with pytest.raises(DeepselfError, match="0 is not a positive number"):
+        check_params("logmel", {"log": "log10_1p", "log_gain": 0}, SAMPLE_RATE, N_SAMPLES, KEY)
+    with pytest.raises(DeepselfError, match="'foo' is not 'slaney', a positive number .* or null"):
+        check_params("logmel", {"norm": "foo"}, SAMPLE_RATE, N_SAMPLES, KEY)
+    with pytest.raises(DeepselfError, match="set to 60.0, but top_db applies only with log: db, not with log: log10_1p"):
+        check_params("logmel", {"log": "log10_1p", "top_db": 60.0}, SAMPLE_RATE, N_SAMPLES, KEY)
 
 
 def test_unknown_kind_names_the_key_and_lists_the_kinds():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -197,3 +198,114 @@ def test_sheet_without_label_column_is_named(tmp_path):
     result = snakemake(tmp_path, config=_sheet_config(tmp_path, str(sheet)))
     _assert_clean_failure(result, tmp_path, "sheet.csv", "no column 'label'")
 
+
+
+# --- train.folds_per_job: several folds trained in turn by one job, the same files --------------------
+
+def _tiny_with(tmp_path: Path, train: dict, models: dict | None = None) -> Path:
+    config = yaml.safe_load(TINY.read_text())
+    config["train"].update(train)
+    for model, overrides in (models or {}).items():
+        config["models"][model]["train"] = overrides
+    path = tmp_path / "tiny_changed.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize("train, models, expected", [
+    ({"folds_per_job": 3}, None, {"train_folds": 2}),
+    ({"folds_per_job": 10}, None, {"train_folds": 2}),  # above the count of folds: all in one job
+    ({"folds_per_job": 2}, None, {"train_folds_1_2": 2, "train_folds_3": 2}),
+    ({"folds_per_job": 3}, {"cnn": {"folds_per_job": 1}}, {"train_folds": 1, "train": 3}),
+])
+def test_folds_per_job_sets_the_training_jobs(tmp_path, train, models, expected):
+    result = snakemake(tmp_path, "-n", config=_tiny_with(tmp_path, train, models))
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = job_counts(result.stdout + result.stderr)
+    assert {rule: n for rule, n in counts.items() if rule.startswith("train")} == expected
+    assert counts["fuse"] == 3 and counts["report"] == 1
+
+
+@pytest.mark.parametrize("train, models, message", [
+    ({"folds_per_job": 0}, None, "config key train.folds_per_job: 0 is less than the minimum of 1"),
+    ({}, {"fnn": {"folds_per_job": 1.5}}, "config key models.fnn.train.folds_per_job: 1.5 is not of type 'integer'"),
+])
+def test_bad_folds_per_job_is_named(tmp_path, train, models, message):
+    result = snakemake(tmp_path, "-n", config=_tiny_with(tmp_path, train, models))
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+
+
+def _assert_same_predictions(a: Path, b: Path):
+    expected, got = pd.read_csv(a, dtype={"fold": str}), pd.read_csv(b, dtype={"fold": str})
+    assert got[["id", "fold", "label", "pred"]].equals(expected[["id", "fold", "label", "pred"]])
+    probs = [c for c in expected.columns if c.startswith("p_")]
+    np.testing.assert_allclose(got[probs].to_numpy(), expected[probs].to_numpy(), rtol=0, atol=1e-6)
+
+
+def test_one_job_per_model_writes_what_the_per_fold_jobs_write(tiny_run, tmp_path):
+    per_fold, _ = tiny_run
+    result = snakemake(tmp_path, config=_tiny_with(tmp_path, {"folds_per_job": 3}))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert job_counts(result.stdout + result.stderr)["train_folds"] == 2
+    for model in ["fnn", "cnn"]:
+        for fold in "123":
+            out = tmp_path / "results" / "tiny" / "models" / model / f"fold{fold}"
+            assert sorted(p.name for p in out.iterdir()) == [
+                "checkpoint.pt", "history.csv", "predictions.csv", "summary.json"]  # no resume.pt left
+            _assert_same_predictions(per_fold / "results" / "tiny" / "models" / model / f"fold{fold}" /
+                                     "predictions.csv", out / "predictions.csv")
+            fold_log = (tmp_path / "results" / "tiny" / "logs" / "train" / model / f"fold{fold}.log").read_text()
+            assert f"fold {fold}: best epoch" in fold_log
+            assert not re.search(rf"fold (?!{fold}:)\w+: best epoch", fold_log)  # only its own fold
+    assert (tmp_path / "results" / "tiny" / "report" / "summary.csv").exists()
+
+
+def test_train_command_trains_several_folds_and_resumes_each(tiny_run, tmp_path):
+    """`deepself train --fold 3 1 9`: folds 3 and 1 written as the workflow's per-fold jobs wrote them,
+    9 (no such fold) fails in its own log; the finished folds keep resume.pt, so the job started
+    again (its outputs deleted, as Snakemake does) rebuilds them without training an epoch."""
+    from deepself.config import validate_config
+
+    exp = tiny_run[0] / "results" / "tiny"
+    config = validate_config(yaml.safe_load(TINY.read_text()))
+    spec = {"name": "fnn", **config["models"]["fnn"], "classes": config["data"]["classes"],
+            "dev_fraction": config["cv"]["dev_fraction"], "cv_seed": config["cv"]["seed"]}
+    spec["train"] = {k: v for k, v in spec["train"].items() if k != "folds_per_job"}
+
+    def train(*folds):
+        cmd = [sys.executable, "-m", "deepself", "--log", str(tmp_path / "job.log"), "train",
+               "--sheet", str(exp / "samples.csv"), "--input", str(exp / "filtered" / "accel.h5"),
+               "--spec", json.dumps(spec), "--threads", "2", "--fold", *folds,
+               "--out-dir", *[str(tmp_path / f"fold{f}") for f in folds],
+               "--fold-log", *[str(tmp_path / f"fold{f}.log") for f in folds]]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+    result = train("3", "1", "9")
+    assert result.returncode == 1
+    assert "fold '9' has no samples" in result.stderr
+    assert "fold '9' has no samples" in (tmp_path / "fold9.log").read_text()
+    for fold in "31":
+        assert "best epoch" in (tmp_path / f"fold{fold}.log").read_text()
+        _assert_same_predictions(exp / "models" / "fnn" / f"fold{fold}" / "predictions.csv",
+                                 tmp_path / f"fold{fold}" / "predictions.csv")
+        assert (tmp_path / f"fold{fold}" / "resume.pt").exists()
+        for name in ["checkpoint.pt", "history.csv", "predictions.csv", "summary.json"]:
+            (tmp_path / f"fold{fold}" / name).unlink()
+
+    result = train("3", "1")
+    assert result.returncode == 0, result.stderr
+    for fold in "31":
+        log = (tmp_path / f"fold{fold}.log").read_text()
+        assert "resuming after epoch 3 of 3" in log and "epoch   1/3" not in log
+        _assert_same_predictions(exp / "models" / "fnn" / f"fold{fold}" / "predictions.csv",
+                                 tmp_path / f"fold{fold}" / "predictions.csv")
+        assert not (tmp_path / f"fold{fold}" / "resume.pt").exists()
+
+
+def test_train_command_needs_an_out_dir_per_fold(capsys):
+    from deepself.cli import main
+
+    assert main(["train", "--sheet", "s.csv", "--input", "x.h5", "--spec", "{}", "--fold", "1", "2",
+                 "--out-dir", "a"]) == 1
+    assert "2 folds need as many --out-dir (got 1)" in capsys.readouterr().err

@@ -76,15 +76,25 @@ def report_files():
 
 def train_spec(model):
     spec = C["models"][model]
+    # folds_per_job only schedules jobs: outside the spec, a fold's resume state, checkpoint and
+    # params are the same whether its job trains one fold or several.
+    train = {k: v for k, v in spec["train"].items() if k != "folds_per_job"}
     return as_json(
         {
             "name": model,
             **spec,
+            "train": train,
             "classes": C["data"]["classes"],
             "dev_fraction": C["cv"]["dev_fraction"],
             "cv_seed": C["cv"]["seed"],
         }
     )
+
+
+def fold_groups(model):
+    """The model's folds in the groups that one training job trains in turn (train.folds_per_job)."""
+    k = C["models"][model]["train"]["folds_per_job"]
+    return [tuple(FOLDS[i : i + k]) for i in range(0, len(FOLDS), k)]
 
 
 def report_systems():

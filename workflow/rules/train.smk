@@ -1,3 +1,15 @@
+# A job per model and fold; for a model with train.folds_per_job > 1, a job per model and group of
+# folds instead, which trains them in turn in one process (saving a job's start-up per fold) and
+# writes the same files. A rule's outputs cannot be a function of its wildcards, so each group of
+# folds has its own rule below; every output has exactly one rule, as each rule's model wildcard
+# takes only the models that it trains.
+FOLD_GROUPS = {}
+for _model in MODELS:
+    if C["models"][_model]["train"]["folds_per_job"] > 1:
+        for _folds in fold_groups(_model):
+            FOLD_GROUPS.setdefault(_folds, []).append(_model)
+
+
 rule train:
     input:
         sheet=f"{R}/samples.csv",
@@ -7,6 +19,8 @@ rule train:
         summary=f"{R}/models/{{model}}/fold{{fold}}/summary.json",
         history=f"{R}/models/{{model}}/fold{{fold}}/history.csv",
         checkpoint=f"{R}/models/{{model}}/fold{{fold}}/checkpoint.pt",
+    wildcard_constraints:
+        model=one_of([m for m in MODELS if C["models"][m]["train"]["folds_per_job"] == 1]),
     params:
         spec=lambda w: train_spec(w.model),
         out_dir=lambda w, output: os.path.dirname(output.predictions),
@@ -22,3 +36,41 @@ rule train:
     shell:
         "deepself --log {log} train --sheet {input.sheet:q} --input {input.data:q} --fold {wildcards.fold}"
         " --spec {params.spec:q} --threads {threads} --out-dir {params.out_dir:q}"
+
+
+for _folds, _models in FOLD_GROUPS.items():
+    # "1-3": the group's folds are consecutive in FOLDS, so its first and last name it
+    _label = _folds[0] if len(_folds) == 1 else f"{_folds[0]}-{_folds[-1]}"
+    _name = "train_folds" if list(_folds) == FOLDS else re.sub(r"\W", "_", f"train_folds_{_label}")
+
+    rule:
+        name:
+            _name
+        input:
+            sheet=f"{R}/samples.csv",
+            data=lambda w: model_input(w.model),
+        output:
+            predictions=[f"{R}/models/{{model}}/fold{f}/predictions.csv" for f in _folds],
+            summaries=[f"{R}/models/{{model}}/fold{f}/summary.json" for f in _folds],
+            histories=[f"{R}/models/{{model}}/fold{f}/history.csv" for f in _folds],
+            checkpoints=[f"{R}/models/{{model}}/fold{f}/checkpoint.pt" for f in _folds],
+        wildcard_constraints:
+            model=one_of(_models),
+        params:
+            folds=list(_folds),
+            spec=lambda w: train_spec(w.model),
+            out_dirs=lambda w, output: [os.path.dirname(p) for p in output.predictions],
+        threads: 2
+        resources:
+            gpu=1,
+        conda:
+            "../../environment.yml"
+        log:
+            job=f"{R}/logs/train/{{model}}/folds{_label}.log",
+            folds=[f"{R}/logs/train/{{model}}/fold{f}.log" for f in _folds],
+        benchmark:
+            f"{R}/benchmarks/train/{{model}}/folds{_label}.tsv"
+        shell:
+            "deepself --log {log.job:q} train --sheet {input.sheet:q} --input {input.data:q}"
+            " --fold {params.folds:q} --fold-log {log.folds:q} --spec {params.spec:q} --threads {threads}"
+            " --out-dir {params.out_dirs:q}"
