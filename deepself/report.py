@@ -153,7 +153,9 @@ def make_report(systems: dict[str, dict], out_dir: str | os.PathLike, experiment
     histories = {n: s["histories"] for n, s in systems.items() if s.get("histories")}
     plot_curves(histories, out / "curves.png")
 
-    table = summary.assign(UAR=[f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in zip(summary["uar_mean"], summary["uar_sd"])])
+    # one held-out fold (a fixed train/dev split) has no spread to show
+    table = summary.assign(UAR=[f"{100 * m:.1f}" if np.isnan(s) else f"{100 * m:.1f} ± {100 * s:.1f}"
+                                for m, s in zip(summary["uar_mean"], summary["uar_sd"])])
     wide = per_fold.pivot(index="system", columns="fold", values="uar").loc[summary["system"]]
     recall = per_class.pivot(index="system", columns="class", values="recall").loc[summary["system"]]
     text = [f"# {experiment} report".strip(), "",

@@ -37,3 +37,12 @@ def test_report_tables(tmp_path):
     assert "| m | model |  | 66.7 ± 14.4 | 3 | 10 |" in text
     for png in ["uar.png", "curves.png", "confusion_m.png"]:
         assert (tmp_path / "report" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_one_held_out_fold_shows_no_spread(tmp_path):
+    # a fixed train/dev split (FER-2013's dev): one fold, UAR (1 + 1/2) / 2, and no "± nan"
+    paths = [_predictions(tmp_path, "m", "dev", list("aabb"), list("aaba"))]
+    summary = make_report({"m": {"kind": "model", "predictions": paths, "histories": []}}, tmp_path / "report", "demo")
+    assert np.isnan(summary.iloc[0]["uar_sd"])
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "| m | model |  | 75.0 | 1 | 4 |" in text and "nan" not in text
