@@ -18,17 +18,24 @@ TRAIN_DEFAULTS = validate_config({"experiment": "t", "data": {"adapter": "digits
                                   "models": {"m": {"arch": "fnn", "feature": "f"}}})["train"]
 
 
+def _write_maps(path, shape, band, seed):
+    """60 maps of ``shape``, 3 classes (sample i is class i % 3), class c bright in bins [band c, band (c + 1))."""
+    rng = np.random.default_rng(seed)
+    n, labels = 60, np.arange(60) % 3
+    x = rng.normal(size=(n, *shape)).astype(np.float32)
+    for i, c in enumerate(labels):
+        x[i, :, band * c : band * c + band] += 3.0
+    ids = [f"s{i:02d}" for i in range(n)]
+    with create_store(path, n, x.shape[1:], {"kind": "signal", "layout": "CFT"}) as w:
+        w.write(ids, x)
+    return ids, labels
+
+
 @pytest.fixture
 def task(tmp_path):
     """60 maps (2 channels x 8 bins x 12 frames), 3 classes, each class bright in its own band; 3 folds."""
-    rng = np.random.default_rng(0)
-    n, labels = 60, np.arange(60) % 3
-    x = rng.normal(size=(n, 2, 8, 12)).astype(np.float32)
-    for i, c in enumerate(labels):
-        x[i, :, 2 * c : 2 * c + 2] += 3.0
-    ids = [f"s{i:02d}" for i in range(n)]
-    with create_store(tmp_path / "maps.h5", n, x.shape[1:], {"kind": "signal", "layout": "CFT"}) as w:
-        w.write(ids, x)
+    ids, labels = _write_maps(tmp_path / "maps.h5", (2, 8, 12), band=2, seed=0)
+    n = len(ids)
     sheet = pd.DataFrame({"id": ids, "label": [f"c{c}" for c in labels], "fold": [str(i // 3 % 3 + 1) for i in range(n)]})
     sheet.to_csv(tmp_path / "samples.csv", index=False)
     return tmp_path
@@ -169,14 +176,7 @@ def _probe_spec(**train):
 @pytest.fixture
 def partial_cnn6(task):
     """A PANNs cnn6 checkpoint holding conv blocks only (bn0 and fc1 new), and a 16 x 16 map task."""
-    rng = np.random.default_rng(1)
-    n, labels = 60, np.arange(60) % 3
-    x = rng.normal(size=(n, 1, 16, 16)).astype(np.float32)
-    for i, c in enumerate(labels):
-        x[i, :, 5 * c : 5 * c + 5] += 3.0
-    ids = [f"s{i:02d}" for i in range(n)]
-    with create_store(task / "maps16.h5", n, x.shape[1:], {"kind": "signal", "layout": "CFT"}) as w:
-        w.write(ids, x)
+    _write_maps(task / "maps16.h5", (1, 16, 16), band=5, seed=1)
     torch.manual_seed(3)
     full = create_model("panns", 1, 16, 16, 3, name="cnn6").state_dict()
     path = task / "conv_blocks.pth"
