@@ -3,7 +3,7 @@
 ``deepself data download esc10|bonn|fer2013 --root DIR``:
 
 ``esc10``
-    The ESC-50 repository's archive (:data:`ESC50_URL`, about 600 MB); the 400 clips that
+    The ESC-50 repository's archive (:data:`ESC50_URL`, all 2,000 ESC-50 clips); the 400 clips that
     ``meta/esc50.csv`` marks ``esc10=True`` are written as ``ROOT/<NNN - Class name>/<fold>-<freesound
     id>-<take>.wav``, with the class folders of the original ESC-10 release (``"001 - Dog bark"``),
     so results compare with runs on that release. Verified: the MD5 of every clip and of
@@ -14,7 +14,7 @@
     it, while the clips do not. A ROOT that holds all 400 clips as the ESC-10 release's ``.ogg``
     files counts as present; only their names are checked (no checksums are published for them).
 ``bonn``
-    The University of Bonn's five zip files, one per set (:data:`BONN_URLS`, 3 MB in all), written
+    The University of Bonn's five zip files, one per set (:data:`BONN_URLS`), written
     as ``ROOT/{Z,O,N,F,S}/`` with the files' own names (set N's are ``N001.TXT``). Bonn publishes no
     checksum; every one of the 500 files is checked against a SHA-256 manifest of the official files
     (``deepself/data/bonn_sha256.json``), the zips themselves are not.

@@ -7,3 +7,9 @@ class DeepselfError(Exception):
     The message always names the offending file, sample id or config key, so that the
     command line can print it as it is and exit non-zero.
     """
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type's name when the message is empty), for one-line errors."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

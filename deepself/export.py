@@ -27,7 +27,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deepself.errors import DeepselfError
+from deepself.errors import DeepselfError, first_line
 from deepself.predict import build_model, ingest_spec, input_shape, load_checkpoint, model_input
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, out: str | os.PathLike
         _export_onnx(model, input_shape(checkpoint), tmp / "model.onnx", checkpoint_path)
         (tmp / "preprocessing.json").write_text(json.dumps(bundle, indent=2) + "\n")
         if check_files:
-            worst = check_bundle(tmp, checkpoint, check_files)
+            worst = check_bundle(tmp, checkpoint, check_files, model.model)
             log.info("onnxruntime and PyTorch agree on %d files (largest difference %.2g)", len(check_files), worst)
         if out.exists():
             if not (out / "preprocessing.json").exists() and any(out.iterdir()):
@@ -180,16 +180,15 @@ def _export_onnx(model: nn.Module, shape: tuple[int, ...], path: Path, source) -
     except ImportError as err:
         raise DeepselfError(f"{source}: ONNX export needs the packages onnx and onnxscript ({err})") from None
     except Exception as err:  # torch.export and the ONNX translation raise many kinds; name the model
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DeepselfError(f"{source}: the {type(model.model).__name__} model cannot be exported to ONNX "
-                            f"({type(err).__name__}: {first[:300]})") from None
+                            f"({type(err).__name__}: {first_line(err)[:300]})") from None
     finally:
         for logger, level in zip(quiet, levels, strict=True):
             logger.setLevel(level)
 
 
-def check_bundle(bundle: str | os.PathLike, checkpoint: dict, files: list[str]) -> float:
-    """Largest difference between onnxruntime on ``model.onnx`` and PyTorch, over ``files``."""
+def check_bundle(bundle: str | os.PathLike, checkpoint: dict, files: list[str], model) -> float:
+    """Largest difference between onnxruntime on ``model.onnx`` and PyTorch's ``model`` (the checkpoint's), over ``files``."""
     import numpy as np
     import torch
 
@@ -202,7 +201,6 @@ def check_bundle(bundle: str | os.PathLike, checkpoint: dict, files: list[str]) 
     x = np.stack([model_input(f, checkpoint) for f in files])
     session = onnxruntime.InferenceSession(str(Path(bundle) / "model.onnx"), providers=["CPUExecutionProvider"])
     onnx_proba = session.run([OUTPUT], {INPUT: x})[0]
-    model = build_model(checkpoint, bundle)
     torch_proba = predict_proba(model, torch.from_numpy(x), checkpoint["normalize"], len(x)).numpy()
     difference = np.abs(onnx_proba - torch_proba).max(axis=1)
     worst = float(difference.max())

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deepself.errors import DeepselfError
+from deepself.errors import DeepselfError, first_line
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,8 +50,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises pickle, zip and runtime errors alike for a foreign or broken file
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DeepselfError(f"{path}: not a readable deepself checkpoint ({first})") from None
+        raise DeepselfError(f"{path}: not a readable deepself checkpoint ({first_line(err)})") from None
     if not isinstance(checkpoint, dict):
         raise DeepselfError(f"{path}: not a deepself checkpoint (holds a {type(checkpoint).__name__}, not a dict)")
     missing = [key for key in CHECKPOINT_KEYS if key not in checkpoint]

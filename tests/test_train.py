@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from deepself.config import validate_config
-from deepself.io.store import create_store
+from deepself.io.store import create_store, open_store
 from deepself.models import create_model
 from deepself.train import normalize, train_fold
 
@@ -70,21 +70,24 @@ def test_same_seed_same_predictions(task):
     assert not np.allclose(pa.filter(like="p_").to_numpy(), pc.filter(like="p_").to_numpy())
 
 
-def test_checkpoint_rebuilds_the_model(task):
-    train_fold(task / "samples.csv", task / "maps.h5", "3", _spec("cnn2d", epochs=2), task / "m")
-    ckpt = torch.load(task / "m" / "checkpoint.pt", weights_only=True)
+def _assert_checkpoint_predicts_the_fold(ckpt, out_dir, store_path):
+    """The model rebuilt from ``ckpt`` gives the probabilities of ``out_dir/predictions.csv`` from the stored inputs."""
     model = create_model(ckpt["model"], **ckpt["model_args"])
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
-    assert ckpt["classes"] == ["c0", "c1", "c2"]
-    preds = pd.read_csv(task / "m" / "predictions.csv")
-    from deepself.io.store import open_store
-
-    with open_store(task / "maps.h5") as store:
+    preds = pd.read_csv(out_dir / "predictions.csv")
+    with open_store(store_path) as store:
         x = torch.from_numpy(store.read(list(preds["id"])))
     with torch.no_grad():
         proba = torch.softmax(model(normalize(x, ckpt["normalize"])), 1).numpy()
     np.testing.assert_allclose(proba, preds.filter(like="p_").to_numpy(), atol=1e-5)
+
+
+def test_checkpoint_rebuilds_the_model(task):
+    train_fold(task / "samples.csv", task / "maps.h5", "3", _spec("cnn2d", epochs=2), task / "m")
+    ckpt = torch.load(task / "m" / "checkpoint.pt", weights_only=True)
+    assert ckpt["classes"] == ["c0", "c1", "c2"]
+    _assert_checkpoint_predicts_the_fold(ckpt, task / "m", task / "maps.h5")
     summary = json.loads((task / "m" / "summary.json").read_text())
     assert summary["best_epoch"] == ckpt["best_epoch"]
 
@@ -196,17 +199,7 @@ def test_probe_trains_the_new_layers_on_embeddings_and_keeps_the_backbone(partia
     fresh = create_model("panns", **ckpt["model_args"]).state_dict()
     assert not torch.equal(ckpt["state_dict"]["fc1.weight"], fresh["fc1.weight"])  # fc1 is new, so it trained
     # the whole network, rebuilt from the checkpoint, gives the fold's predictions from raw maps
-    model = create_model(ckpt["model"], **ckpt["model_args"])
-    model.load_state_dict(ckpt["state_dict"])
-    model.eval()
-    preds = pd.read_csv(task / "probe" / "predictions.csv")
-    from deepself.io.store import open_store
-
-    with open_store(task / "maps16.h5") as store:
-        x = torch.from_numpy(store.read(list(preds["id"])))
-    with torch.no_grad():
-        proba = torch.softmax(model(normalize(x, ckpt["normalize"])), 1).numpy()
-    np.testing.assert_allclose(proba, preds.filter(like="p_").to_numpy(), atol=1e-5)
+    _assert_checkpoint_predicts_the_fold(ckpt, task / "probe", task / "maps16.h5")
 
 
 def test_probe_refuses_input_augmentation(partial_cnn6):

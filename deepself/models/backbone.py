@@ -152,7 +152,7 @@ class PretrainedNet(nn.Module):
         The embedder is this network with the probed modules replaced by identities; the head
         shares its modules with this network, so training the head trains this network's head.
         """
-        names = self.probe_names or (self.head_name,)
+        names = self._probed()
         return _WithoutModules(self, names), self.probe_head(names)
 
     def probe_head(self, names: tuple[str, ...]) -> nn.Module:
@@ -176,7 +176,11 @@ class PretrainedNet(nn.Module):
 
     def _head_names(self) -> tuple[str, ...]:
         """The submodules trained when the backbone is not (freeze, probe)."""
-        return (self.probe_names or (self.head_name,)) if self.train_mode == "probe" else (self.head_name,)
+        return self._probed() if self.train_mode == "probe" else (self.head_name,)
+
+    def _probed(self) -> tuple[str, ...]:
+        """The submodules a probe trains."""
+        return self.probe_names or (self.head_name,)
 
     def backbone_parameters(self) -> list[nn.Parameter]:
         head = {id(p) for p in self.head_parameters()}

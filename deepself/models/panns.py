@@ -106,6 +106,8 @@ class PANN(PretrainedNet):
 
     def probe_head(self, names: tuple[str, ...]) -> nn.Module:
         """The layers after the pooled embedding that ``train_mode: probe`` trains, as :meth:`forward` runs them."""
+        # forward's tail after the pooled embedding; with fc1 an identity, forward's ReLU on the
+        # embedding changes nothing (max + mean of ReLU outputs is never negative)
         if names == ("fc1", "fc_audioset"):
             return nn.Sequential(nn.Dropout(0.5), self.fc1, nn.ReLU(), nn.Dropout(0.5), self.fc_audioset)
         if names == ("fc_audioset",):

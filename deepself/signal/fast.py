@@ -176,8 +176,7 @@ def _bytes_per_channel(kind: str, n_samples: int, params: dict, dtype) -> int:
         # Per group: the product spectrum and the inverse FFT; then the map itself.
         largest = max(len(spectra) * (2 * spectra.shape[-1] + fft_length) for fft_length, _, spectra in groups)
         return real_size * (largest + len(params["scales"]) * -(-n_samples // params["hop"]))
-    padded = n_samples + (2 * (params["n_fft"] // 2) if params["center"] else 0)
-    frames = 1 + (padded - params["n_fft"]) // params["hop_length"]
+    frames = _output_shape(kind, params, 1, n_samples)[-1]
     # Windowed frames, their complex spectrum, the power.
     return real_size * frames * (params["n_fft"] + 3 * (1 + params["n_fft"] // 2))
 
