@@ -154,7 +154,7 @@ def model_input(path: str | os.PathLike, checkpoint: dict) -> np.ndarray:
     if meta["kind"] == "image":
         x = readers.read_image(path, spec["image_mode"], spec["image_size"])
     else:
-        x, rate = ingest._read_signal(str(path), spec)  # reader and resampling, as ingest does
+        x, rate = ingest.read_signal(str(path), spec)  # reader and resampling, as ingest does
         if rate != meta["sample_rate"]:
             hint = "" if spec.get("resample") else " (the model was trained without resampling)"
             raise DeepselfError(f"{path}: sample rate {rate:g} Hz, the model learned from signals at "
@@ -162,7 +162,7 @@ def model_input(path: str | os.PathLike, checkpoint: dict) -> np.ndarray:
         if x.shape[0] != meta["n_channels"]:
             raise DeepselfError(f"{path}: {x.shape[0]} channels, the model learned from signals with "
                                 f"{meta['n_channels']}")
-        x = ingest._fit_length(x, int(meta["n_samples"]))
+        x = ingest.fit_length(x, int(meta["n_samples"]))
         modality = meta.get("modality", "<name>")
         if meta.get("filter"):
             x = filtering.bandpass(x, rate, meta["filter"]["band"], meta["filter"]["order"],

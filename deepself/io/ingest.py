@@ -44,7 +44,7 @@ def _rate_of(path: str, sr: float | None, spec: dict) -> float:
     return float(sr)
 
 
-def _read_signal(path: str, spec: dict) -> tuple[np.ndarray, float]:
+def read_signal(path: str, spec: dict) -> tuple[np.ndarray, float]:
     x, sr = readers.read_signal(path)
     sr = _rate_of(path, sr, spec)
     if spec["resample"] and spec["resample"] != sr:
@@ -77,7 +77,7 @@ def _probe_signal(path: str, spec: dict, need_length: bool) -> tuple[int | None,
         else:
             raise ValueError("a text table has no header to read its shape from")
     except (RuntimeError, TypeError, ValueError, OSError):
-        x, sr = _read_signal(path, spec)
+        x, sr = read_signal(path, spec)
         return x.shape[0], x.shape[1], sr
     sr = _rate_of(path, sr, spec)
     if spec["resample"] and spec["resample"] != sr:
@@ -85,7 +85,7 @@ def _probe_signal(path: str, spec: dict, need_length: bool) -> tuple[int | None,
     return channels, length, sr
 
 
-def _fit_length(x: np.ndarray, length: int) -> np.ndarray:
+def fit_length(x: np.ndarray, length: int) -> np.ndarray:
     if x.shape[-1] >= length:
         return x[..., :length]
     return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, length - x.shape[-1])])
@@ -186,12 +186,12 @@ def ingest(sheet_path: str | os.PathLike, modality: str, spec: dict, out: str | 
     def read(sid: str, path: str) -> np.ndarray:
         if kind == "image":
             return readers.read_image(path, spec["image_mode"], spec["image_size"])
-        x, rate = _read_signal(path, spec)
+        x, rate = read_signal(path, spec)
         _check_signal(sid, path, ids[0], rate, x.shape[0], key, sr, channels)
         if not spec["length_s"] and x.shape[1] > length:
             raise DeepselfError(f"{path}: sample {sid!r} changed while being ingested "
                                 f"({x.shape[1]} samples, {length} when first read)")
-        return _fit_length(x, length)
+        return fit_length(x, length)
 
     with create_store(out, len(ids), sample_shape, meta, compression) as store:
         for sid, x in zip(ids, _in_order(read, ids, paths)):
