@@ -1,13 +1,20 @@
-"""The cross-validation report: UAR per fold, mean and spread, per-class recall, confusion matrices, curves.
+"""The cross-validation report: UAR per fold, mean and spread, per-class recall, confusion matrices, curves,
+and how sure those figures are: confidence intervals and paired comparisons between systems.
 
 Every model and every fusion is a "system"; each has one ``predictions.csv`` per held-out fold.
 UAR is computed per fold and summarised as mean and standard deviation over folds (ddof=1);
 per-class recall and the confusion matrix pool the held-out predictions of all folds.
+
+Uncertainty comes from a bootstrap over the held-out samples, resampled within each fold and class
+(:func:`bootstrap_uar`): every system is scored on the same resamples, so the interval of a
+difference between two systems is paired. With three or more folds the comparisons also give the
+corrected resampled t-test over the folds' UARs (:func:`corrected_resampled_ttest`).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -16,9 +23,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from scipy import stats  # noqa: E402
 
+from deepself.errors import DeepselfError  # noqa: E402
+from deepself.io.sheet import read_sheet  # noqa: E402
 from deepself.io.store import atomic_path  # noqa: E402
 from deepself.metrics import confusion, recall_per_class, uar  # noqa: E402
+
+# The corrected resampled t-test estimates a variance from the folds' UARs: two folds leave one
+# degree of freedom, too few to be worth a p-value, so it needs at least three.
+MIN_FOLDS_TTEST = 3
+# Bootstrap index arrays of at most about this many elements at once (int64: 160 MB), whatever
+# the size of the test set.
+_BATCH_ELEMENTS = 20_000_000
 
 
 def _read_predictions(paths: list[str]) -> pd.DataFrame:
@@ -37,12 +54,16 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(tmp, index=False, float_format="%.6g")
 
 
+def _fold_order(folds) -> list[str]:
+    return sorted(set(folds), key=lambda f: (len(f), f))
+
+
 def score_system(predictions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, list[str]]:
     """UAR of each fold, per-class recall (pooled, and mean/sd over folds) and the pooled confusion matrix."""
     classes = [c[2:] for c in predictions.columns if c.startswith("p_")]
     index = {c: i for i, c in enumerate(classes)}
     y, p = predictions["label"].map(index).to_numpy(), predictions["pred"].map(index).to_numpy()
-    folds = sorted(predictions["fold"].unique(), key=lambda f: (len(f), f))
+    folds = _fold_order(predictions["fold"])
     per_fold, fold_recalls = [], []
     for fold in folds:
         mask = (predictions["fold"] == fold).to_numpy()
@@ -58,6 +79,286 @@ def score_system(predictions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame,
         "support": cm.sum(axis=1),
     })
     return pd.DataFrame(per_fold), per_class, cm, classes
+
+
+def align_predictions(frames: dict[str, pd.DataFrame]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The held-out samples that every system predicted, in one order.
+
+    Parameters
+    ----------
+    frames
+        system name -> its predictions (columns ``id, fold, label, pred``), all folds together.
+
+    Returns
+    -------
+    folds, labels : numpy.ndarray
+        Fold and true label of each sample (strings), in the order of the first system.
+    correct : numpy.ndarray
+        Boolean (n_systems, n_samples): whether each system predicted each sample right.
+
+    Raises
+    ------
+    DeepselfError
+        When a sample id occurs twice in a system's predictions, or the systems did not predict the
+        same samples with the same folds and labels: a paired comparison needs the same samples.
+    """
+    names = list(frames)
+    first = frames[names[0]].set_index("id")
+    correct = []
+    for name in names:
+        frame = frames[name]
+        if frame["id"].duplicated().any():
+            dup = frame.loc[frame["id"].duplicated(), "id"].iloc[0]
+            raise DeepselfError(f"report: system {name!r}: sample id {dup!r} is predicted more than once")
+        frame = frame.set_index("id")
+        if set(frame.index) != set(first.index):
+            other = sorted(set(frame.index) ^ set(first.index))[0]
+            raise DeepselfError(f"report: systems {names[0]!r} and {name!r} did not predict the same samples "
+                                f"(e.g. id {other!r}); a paired comparison needs the same held-out samples")
+        frame = frame.loc[first.index]
+        for column in ("fold", "label"):
+            if not (frame[column] == first[column]).all():
+                sample = frame.index[(frame[column] != first[column]).to_numpy()][0]
+                raise DeepselfError(f"report: systems {names[0]!r} and {name!r} disagree on the {column} "
+                                    f"of sample {sample!r}")
+        correct.append((frame["pred"] == frame["label"]).to_numpy())
+    return first["fold"].to_numpy(), first["label"].to_numpy(), np.array(correct, dtype=bool)
+
+
+@dataclass
+class BootstrapUAR:
+    """UARs, differences and their bootstrap intervals (see :func:`bootstrap_uar`).
+
+    Attributes
+    ----------
+    uar, low, high
+        (n_systems,): mean over folds of the fold UARs, and the bounds of its interval.
+    diff, diff_low, diff_high
+        (n_pairs,): ``uar[a] - uar[b]`` of each pair ``(a, b)``, and the bounds of its paired interval.
+    p_value
+        (n_pairs,): two-sided bootstrap p-value of "no difference" (see :func:`bootstrap_uar`).
+    """
+
+    uar: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    diff: np.ndarray
+    diff_low: np.ndarray
+    diff_high: np.ndarray
+    p_value: np.ndarray
+
+
+def bootstrap_uar(correct: np.ndarray, folds, labels, pairs=(), *, resamples: int = 1000, seed: int = 0,
+                  confidence: float = 0.95) -> BootstrapUAR:
+    """Bootstrap confidence intervals of UAR, and paired intervals and p-values of UAR differences.
+
+    The statistic is the report's UAR: the mean over folds of each fold's UAR, itself the mean
+    recall of the classes present in that fold. One resample draws, within every fold and class
+    (a stratum), as many held-out samples as the stratum has, with replacement: each stratum's
+    size stays fixed, as in the cross-validation design, and only which samples are in it varies.
+    The strata are the independent samples of ``scipy.stats.bootstrap`` (``paired=False``
+    resamples each on its own), and what it resamples are sample indices, so that one resample
+    scores every system on the same samples: the interval of a difference is paired.
+
+    Percentile intervals (not scipy's default BCa): a difference between a system and itself, or a
+    system right on every sample, has a bootstrap distribution of one value, where BCa is undefined
+    and the percentile interval is that value. A stratum of one sample is the same in every
+    resample (and ``scipy.stats.bootstrap`` needs two or more observations per sample), so it
+    enters the statistic as a constant.
+
+    The p-value of a pair tests "no difference" by the bootstrap distribution shifted to the null
+    (Efron and Tibshirani 1993, section 16.4): the share of resamples whose difference is at least
+    as far from the observed one as the observed one is from 0, two-sided, counted as
+    ``(1 + hits) / (1 + resamples)`` so that it is never 0. A system against itself gets 1.
+
+    Parameters
+    ----------
+    correct
+        Boolean (n_systems, n_samples): each system's prediction of each held-out sample right or not.
+    folds, labels
+        (n_samples,): the held-out fold and true label of each sample.
+    pairs
+        ``(a, b)`` row indices of ``correct``: the differences ``uar[a] - uar[b]`` to bootstrap.
+    resamples, seed, confidence
+        Number of resamples, seed of the resampling, confidence level of the intervals.
+
+    Returns
+    -------
+    BootstrapUAR
+    """
+    correct = np.asarray(correct, dtype=bool)
+    folds, labels = np.asarray(folds), np.asarray(labels)
+    pairs = [tuple(p) for p in pairs]
+    fold_names = _fold_order(folds)
+    strata, weights = [], []
+    for fold in fold_names:
+        in_fold = folds == fold
+        classes = np.unique(labels[in_fold])
+        for label in classes:
+            strata.append(np.flatnonzero(in_fold & (labels == label)))
+            # the fold's UAR weighs its classes equally, the overall UAR its folds
+            weights.append(1.0 / (len(fold_names) * len(classes)))
+    weights = np.array(weights)
+    fixed = np.array([len(s) == 1 for s in strata])
+    constant = np.zeros((len(correct), 1))
+    for stratum, w in zip([s for s, f in zip(strata, fixed) if f], weights[fixed]):
+        constant += w * correct[:, stratum]
+    varying = [s for s, f in zip(strata, fixed) if not f]
+    varying_weights = weights[~fixed]
+    first, second = np.array([a for a, _ in pairs], dtype=int), np.array([b for _, b in pairs], dtype=int)
+
+    def statistic(*indices, axis=-1):
+        # indices[k]: (resamples, n_k) resampled sample positions of the k-th varying stratum
+        scores = constant
+        for idx, w in zip(indices, varying_weights):
+            scores = scores + w * correct[:, idx].mean(axis=-1)
+        return np.concatenate([scores, scores[first] - scores[second]], axis=0)
+
+    n_systems = len(correct)
+    point = statistic(*[s[None, :] for s in varying])[:, 0]
+    if varying:
+        batch = max(1, min(resamples, _BATCH_ELEMENTS // len(labels)))
+        result = stats.bootstrap(varying, statistic, n_resamples=resamples, batch=batch, vectorized=True,
+                                 paired=False, confidence_level=confidence, method="percentile",
+                                 rng=np.random.default_rng(seed))
+        low, high = result.confidence_interval
+        distribution = result.bootstrap_distribution
+    else:
+        # every stratum holds one sample: every resample is the data itself
+        low = high = point
+        distribution = np.repeat(point[:, None], resamples, axis=1)
+    diff, diffs = point[n_systems:], distribution[n_systems:]
+    # a tolerance for the float sums: a resample that ties the observed distance counts as a hit
+    hits = (np.abs(diffs - diff[:, None]) >= np.abs(diff)[:, None] - 1e-12).sum(axis=1)
+    return BootstrapUAR(uar=point[:n_systems], low=low[:n_systems], high=high[:n_systems], diff=diff,
+                        diff_low=low[n_systems:], diff_high=high[n_systems:],
+                        p_value=(1 + hits) / (1 + resamples))
+
+
+def corrected_resampled_ttest(diffs, test_train_ratio: float) -> tuple[float, float]:
+    """Corrected resampled t-test (Nadeau and Bengio 2003) of the mean of per-fold differences.
+
+    The folds' training sets overlap, so their scores are correlated and the plain paired t-test
+    over folds is too confident. Nadeau and Bengio's correction widens the variance of the mean
+    from ``s^2 / J`` to ``(1 / J + n_test / n_train) s^2``, with J folds and the test-set over
+    training-set size ratio; the statistic has a t distribution with J - 1 degrees of freedom.
+
+    Parameters
+    ----------
+    diffs
+        Per-fold differences of a score between two systems (J values).
+    test_train_ratio
+        ``n_test / n_train``: held-out samples over the samples the models learned from in a fold.
+
+    Returns
+    -------
+    t, p : float
+        The statistic and its two-sided p-value. Differences all equal give ``s = 0``: t is 0
+        and p is 1 when they are 0, and t is infinite and p is 0 otherwise.
+    """
+    diffs = np.asarray(diffs, dtype=float)
+    if len(diffs) < 2:
+        raise ValueError(f"the corrected resampled t-test needs 2 or more folds, got {len(diffs)}")
+    mean, var = diffs.mean(), diffs.var(ddof=1)
+    if var == 0:
+        return (0.0, 1.0) if mean == 0 else (float(np.copysign(np.inf, mean)), 0.0)
+    t = mean / np.sqrt((1 / len(diffs) + test_train_ratio) * var)
+    return float(t), float(2 * stats.t.sf(abs(t), df=len(diffs) - 1))
+
+
+def train_sizes(sheet: str | os.PathLike) -> dict[str, int]:
+    """Per fold of the sample sheet, the number of samples outside it: those its models learned from.
+
+    Parameters
+    ----------
+    sheet
+        The experiment's ``samples.csv``.
+
+    Returns
+    -------
+    dict
+        fold -> samples of the sheet in the other folds (their training and development part).
+    """
+    fold_column = read_sheet(sheet)["fold"]
+    return {fold: int(len(fold_column) - n) for fold, n in fold_column.value_counts().items()}
+
+
+def _best(summary: pd.DataFrame) -> str:
+    """The system of the highest mean UAR; the first of them on a tie."""
+    return summary.loc[summary["uar_mean"].idxmax(), "system"]
+
+
+def comparison_pairs(summary: pd.DataFrame, systems: dict[str, dict]) -> list[tuple[str, str, str]]:
+    """The comparisons the report makes: ``(system, reference, why)``, difference = system - reference.
+
+    Every system against the best one (highest mean UAR; the first on a tie), and each fusion
+    against its best member. A pair that both rules ask for is made once, with both reasons.
+    """
+    uars = summary.set_index("system")["uar_mean"]
+    best = _best(summary)
+    pairs = {frozenset((name, best)): [name, best, "against the best system"] for name in uars.index
+             if name != best}
+    for name, system in systems.items():
+        if system["kind"] != "fusion":
+            continue
+        member = uars.loc[system["models"]].idxmax()
+        key = frozenset((name, member))
+        if key in pairs:
+            pairs[key][2] += f"; {name} against its best member"
+        else:
+            pairs[key] = [name, member, "fusion against its best member"]
+    return [tuple(p) for p in pairs.values()]
+
+
+def compare_systems(names: list[str], correct: np.ndarray, folds, labels, per_fold: pd.DataFrame,
+                    pairs: list[tuple[str, str, str]], train_size: dict[str, int], *, resamples: int,
+                    seed: int, confidence: float) -> tuple[BootstrapUAR, pd.DataFrame]:
+    """Bootstrap intervals of every system and the table of comparisons (``comparisons.csv``).
+
+    Parameters
+    ----------
+    names
+        The systems, in the order of the rows of ``correct``.
+    correct, folds, labels
+        As :func:`align_predictions` returns them.
+    per_fold
+        The UAR of each system on each fold (columns ``system, fold, uar, n``).
+    pairs
+        ``(system, reference, why)`` as :func:`comparison_pairs` returns them.
+    train_size
+        fold -> number of samples the models learned from in that fold.
+    resamples, seed, confidence
+        Settings of the bootstrap (config ``report``).
+
+    Returns
+    -------
+    BootstrapUAR
+        The intervals of the systems (in the order of ``names``) and of the pairs.
+    pandas.DataFrame
+        One row per pair: UAR difference, its paired interval, bootstrap p-value and, with
+        ``MIN_FOLDS_TTEST`` folds or more, the corrected resampled t-test (NaN otherwise).
+    """
+    position = {n: i for i, n in enumerate(names)}
+    boot = bootstrap_uar(correct, folds, labels, [(position[a], position[b]) for a, b, _ in pairs],
+                         resamples=resamples, seed=seed, confidence=confidence)
+    wide = per_fold.pivot(index="fold", columns="system", values="uar")
+    sizes = per_fold.drop_duplicates("fold").set_index("fold")["n"]
+    fold_test = len(wide) >= MIN_FOLDS_TTEST
+    absent = [f for f in wide.index if f not in train_size]
+    if fold_test and absent:
+        raise DeepselfError(f"report: held-out fold {absent[0]!r} is not a fold of the sample sheet "
+                            f"(its folds: {', '.join(sorted(train_size))})")
+    ratio = float(np.mean([sizes[f] / train_size[f] for f in wide.index])) if fold_test else np.nan
+    rows = []
+    for k, (a, b, why) in enumerate(pairs):
+        t, p = corrected_resampled_ttest(wide[a] - wide[b], ratio) if fold_test else (np.nan, np.nan)
+        rows.append({"system": a, "reference": b, "comparison": why, "uar_diff": boot.diff[k],
+                     "diff_ci_low": boot.diff_low[k], "diff_ci_high": boot.diff_high[k],
+                     "p_bootstrap": boot.p_value[k], "n_folds": len(wide), "test_train_ratio": ratio,
+                     "corrected_t": t, "p_corrected_t": p})
+    columns = ["system", "reference", "comparison", "uar_diff", "diff_ci_low", "diff_ci_high", "p_bootstrap",
+               "n_folds", "test_train_ratio", "corrected_t", "p_corrected_t"]
+    return boot, pd.DataFrame(rows, columns=columns)
 
 
 def plot_confusion(cm: np.ndarray, classes: list[str], title: str, path: Path) -> None:
@@ -91,6 +392,22 @@ def plot_uar(summary: pd.DataFrame, per_fold: pd.DataFrame, path: Path) -> None:
     _save_figure(fig, path)
 
 
+def plot_uar_ci(summary: pd.DataFrame, confidence: float, resamples: int, path: Path) -> None:
+    """Forest plot: each system's UAR (mean over folds) with its bootstrap interval, top to bottom."""
+    fig, ax = plt.subplots(figsize=(6, max(2.0, 0.45 * len(summary) + 1)))
+    y = np.arange(len(summary))[::-1]
+    mean = summary["uar_mean"].to_numpy()
+    errors = np.vstack([mean - summary["uar_ci_low"], summary["uar_ci_high"] - mean])
+    for kind, colour in (("model", "tab:blue"), ("fusion", "tab:orange")):
+        rows = (summary["kind"] == kind).to_numpy()
+        ax.errorbar(mean[rows], y[rows], xerr=errors[:, rows], fmt="o", color=colour, capsize=4, label=kind)
+    ax.axvline(mean.max(), color="grey", linestyle="--", linewidth=1)
+    ax.set_yticks(y, summary["system"])
+    ax.set_xlabel(f"UAR, {_level(confidence)} CI ({resamples} bootstrap resamples within fold and class)")
+    ax.legend(fontsize=8, loc="best")
+    _save_figure(fig, path)
+
+
 def plot_curves(histories: dict[str, list[str]], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for (model, paths), colour in zip(histories.items(), plt.cm.tab10.colors * 10):
@@ -103,7 +420,8 @@ def plot_curves(histories: dict[str, list[str]], path: Path) -> None:
     axes[1].set_title("development UAR (one line per fold)")
     for ax in axes:
         ax.set_xlabel("epoch")
-        ax.legend(fontsize=8)
+        if histories:  # a report of fusions' or copied predictions alone has no training curves
+            ax.legend(fontsize=8)
     _save_figure(fig, path)
 
 
@@ -114,7 +432,56 @@ def _markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def make_report(systems: dict[str, dict], out_dir: str | os.PathLike, experiment: str = "") -> pd.DataFrame:
+def _level(confidence: float) -> str:
+    return f"{100 * confidence:g}%"
+
+
+def _interval(low: float, high: float) -> str:
+    return f"[{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def _p(p: float) -> str:
+    return "" if np.isnan(p) else "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _comparison_text(comparisons: pd.DataFrame, best: str, n_folds: int, confidence: float, resamples: int,
+                     seed: int) -> list[str]:
+    """The report's section on comparisons: what was compared, how, and the table."""
+    level = _level(confidence)
+    text = ["## Comparisons", ""]
+    if comparisons.empty:
+        return text + ["One system: nothing to compare.", ""]
+    text += [f"Compared: every system against the best one (`{best}`, the highest mean UAR) and each fusion "
+             f"against its best member; {len(comparisons)} comparisons. Difference = UAR of the system minus "
+             f"UAR of the reference, in points, with its {level} paired bootstrap interval (both systems "
+             f"scored on the same {resamples} resamples, seed {seed}) and the bootstrap p-value of no "
+             "difference (two-sided)."]
+    if n_folds >= MIN_FOLDS_TTEST:
+        text += [f"Over the {n_folds} folds, the corrected resampled t-test (Nadeau and Bengio 2003; "
+                 f"test/training ratio {comparisons['test_train_ratio'].iloc[0]:.3g}, {n_folds - 1} degrees of "
+                 "freedom) tests the mean of the per-fold UAR differences. The bootstrap holds the trained "
+                 "models fixed and resamples only their test samples; the t-test over folds also sees how the "
+                 "models vary with their training sets; the two can disagree."]
+    else:
+        text += [f"The corrected resampled t-test over folds (Nadeau and Bengio 2003) is skipped: it needs "
+                 f"{MIN_FOLDS_TTEST} or more held-out folds, this experiment has {n_folds}."]
+    text += ["No correction for multiple comparisons is applied: each p-value is that comparison's alone.", ""]
+    table = pd.DataFrame({
+        "system": comparisons["system"], "reference": comparisons["reference"],
+        "comparison": comparisons["comparison"],
+        "difference": [f"{100 * d:+.1f}" for d in comparisons["uar_diff"]],
+        f"{level} CI": [_interval(lo, hi) for lo, hi in zip(comparisons["diff_ci_low"], comparisons["diff_ci_high"])],
+        "p (bootstrap)": [_p(p) for p in comparisons["p_bootstrap"]],
+    })
+    if n_folds >= MIN_FOLDS_TTEST:
+        table["t (corrected, folds)"] = [f"{t:.2f}" for t in comparisons["corrected_t"]]
+        table["p (corrected t)"] = [_p(p) for p in comparisons["p_corrected_t"]]
+    return text + [_markdown(table), ""]
+
+
+def make_report(systems: dict[str, dict], out_dir: str | os.PathLike, experiment: str = "", *,
+                train_size: dict[str, int] | None = None, resamples: int = 1000, seed: int = 0,
+                confidence: float = 0.95) -> pd.DataFrame:
     """Write the report of every system into ``out_dir``.
 
     Parameters
@@ -122,6 +489,17 @@ def make_report(systems: dict[str, dict], out_dir: str | os.PathLike, experiment
     systems
         name -> ``{"kind": "model" | "fusion", "predictions": [paths, one per fold],
         "histories": [paths] (models only), "models": [names] (fusions only)}``.
+    out_dir
+        Folder of the report's files.
+    experiment
+        Name in the report's title.
+    train_size
+        Held-out fold -> number of samples the models learned from in it (training and development
+        part; :func:`train_sizes` counts them in ``samples.csv``), for the corrected resampled
+        t-test. None: every predicted sample outside the fold, which is right when every sample is
+        held out once (k-fold cross-validation over all folds).
+    resamples, seed, confidence
+        The bootstrap's number of resamples, seed and confidence level (config ``report``).
 
     Returns
     -------
@@ -130,9 +508,10 @@ def make_report(systems: dict[str, dict], out_dir: str | os.PathLike, experiment
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    summary_rows, fold_rows, class_rows = [], [], []
+    summary_rows, fold_rows, class_rows, frames = [], [], [], {}
     for name, system in systems.items():
-        per_fold, per_class, cm, classes = score_system(_read_predictions(system["predictions"]))
+        frames[name] = _read_predictions(system["predictions"])
+        per_fold, per_class, cm, classes = score_system(frames[name])
         fold_rows.append(per_fold.assign(system=name, kind=system["kind"]))
         class_rows.append(per_class.assign(system=name))
         summary_rows.append({
@@ -146,23 +525,43 @@ def make_report(systems: dict[str, dict], out_dir: str | os.PathLike, experiment
     per_fold = pd.concat(fold_rows, ignore_index=True)[["system", "kind", "fold", "uar", "n"]]
     per_class = pd.concat(class_rows, ignore_index=True)
     per_class = per_class[["system", "class", "recall", "recall_fold_mean", "recall_fold_sd", "support"]]
+
+    folds, labels, correct = align_predictions(frames)
+    n_fold = per_fold.drop_duplicates("fold").set_index("fold")["n"]
+    if train_size is None:
+        train_size = {f: int(len(labels) - n) for f, n in n_fold.items()}
+    pairs = comparison_pairs(summary, systems)
+    boot, comparisons = compare_systems(list(systems), correct, folds, labels, per_fold, pairs,
+                                        train_size, resamples=resamples, seed=seed, confidence=confidence)
+    summary.insert(summary.columns.get_loc("uar_sd") + 1, "uar_ci_low", boot.low)
+    summary.insert(summary.columns.get_loc("uar_ci_low") + 1, "uar_ci_high", boot.high)
+
     _write_csv(summary, out / "summary.csv")
     _write_csv(per_fold, out / "uar_per_fold.csv")
     _write_csv(per_class, out / "per_class.csv")
+    _write_csv(comparisons, out / "comparisons.csv")
     plot_uar(summary, per_fold, out / "uar.png")
+    plot_uar_ci(summary, confidence, resamples, out / "uar_ci.png")
     histories = {n: s["histories"] for n, s in systems.items() if s.get("histories")}
     plot_curves(histories, out / "curves.png")
 
+    level = _level(confidence)
     # one held-out fold (a fixed train/dev split) has no spread to show
     table = summary.assign(UAR=[f"{100 * m:.1f}" if np.isnan(s) else f"{100 * m:.1f} ± {100 * s:.1f}"
                                 for m, s in zip(summary["uar_mean"], summary["uar_sd"])])
+    table[f"{level} CI"] = [_interval(lo, hi) for lo, hi in zip(summary["uar_ci_low"], summary["uar_ci_high"])]
     wide = per_fold.pivot(index="system", columns="fold", values="uar").loc[summary["system"]]
     recall = per_class.pivot(index="system", columns="class", values="recall").loc[summary["system"]]
+    n_folds = len(n_fold)
     text = [f"# {experiment} report".strip(), "",
-            "UAR (unweighted average recall, %) per held-out fold; mean ± sd over folds (ddof=1).", "",
-            _markdown(table[["system", "kind", "models", "UAR", "n_folds", "n_samples"]]), "",
+            "UAR (unweighted average recall, %) per held-out fold; mean ± sd over folds (ddof=1). "
+            f"{level} CI: percentile interval of the mean UAR from {resamples} bootstrap resamples (seed {seed}) "
+            "of the held-out samples, drawn within each fold and class.", "",
+            _markdown(table[["system", "kind", "models", "UAR", f"{level} CI", "n_folds", "n_samples"]]), "",
             "## UAR per fold (%)", "", _markdown((100 * wide).round(1).reset_index()), "",
-            "## Recall per class (%), pooled over folds", "", _markdown((100 * recall).round(1).reset_index()), ""]
+            "## Recall per class (%), pooled over folds", "", _markdown((100 * recall).round(1).reset_index()), "",
+            *_comparison_text(comparisons, _best(summary), n_folds,
+                              confidence, resamples, seed)]
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text("\n".join(text))
     return summary
