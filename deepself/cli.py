@@ -55,14 +55,16 @@ def _train(args):
                             f"(got {len(out_dirs)}) and --fold-log, if given (got {len(logs)})")
     import torch
 
-    from deepself.train import discard_resume, train_fold
+    from deepself.train import TrainingData, discard_resume, train_fold_on
 
     if args.threads:
         torch.set_num_threads(args.threads)
     spec = json.loads(args.spec)
+    data = TrainingData(args.sheet, args.input, spec["classes"])  # once, whatever the number of folds
     for fold, out_dir, fold_log in zip(folds, out_dirs, logs):
         with _fold_log(fold_log):
-            train_fold(args.sheet, args.input, fold, spec, out_dir, keep_resume=len(folds) > 1)
+            train_fold_on(data, fold, spec, out_dir, keep_resume=len(folds) > 1,
+                          resume_every_s=args.resume_every_s)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()  # the next fold sees the free memory a fresh job would
     # A finished fold's resume.pt stays until every fold is done: a job killed in a later fold
@@ -98,9 +100,11 @@ def _fuse(args):
 
 
 def _report(args):
-    from deepself.report import make_report
+    from deepself.report import make_report, train_sizes
 
-    make_report(json.loads(args.systems), args.out_dir, args.experiment)
+    make_report(json.loads(args.systems), args.out_dir, args.experiment, resamples=args.resamples,
+                seed=args.seed, confidence=args.confidence,
+                train_size=train_sizes(args.sheet) if args.sheet else None)
     if args.config_out:
         # the validated config beside the results: `deepself predict` rebuilds fusions from it
         with atomic_path(args.config_out) as tmp:
@@ -161,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fold", nargs="+", required=True, help="the held-out fold; several: trained in turn")
     p.add_argument("--spec", required=True, help="model settings, JSON")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
+    p.add_argument("--resume-every-s", type=float, default=300.0,
+                   help="seconds between writes of resume.pt (train.resume_every_s; 0 = every epoch)")
     p.add_argument("--out-dir", nargs="+", required=True, help="the outputs of each fold, same order")
     p.add_argument("--fold-log", nargs="+", help="also the log of each fold to its own file, same order")
     p.set_defaults(run=_train)
@@ -175,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="UAR tables and plots of every model and fusion")
     p.add_argument("--systems", required=True, help="JSON: name -> {kind, predictions, histories, models}")
     p.add_argument("--experiment", default="")
+    p.add_argument("--sheet", help="samples.csv: training-set sizes for the corrected resampled t-test "
+                                   "(default: every predicted sample outside the held-out fold)")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (config report.bootstrap_resamples)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (config report.seed)")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence level (config report.confidence)")
     p.add_argument("--config", help="the validated config, JSON")
     p.add_argument("--config-out", help="write --config here (config.json beside the results)")
     p.add_argument("--out-dir", required=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deepself.errors import DeepselfError, first_line
-from deepself.predict import build_model, ingest_spec, input_shape, load_checkpoint, model_input
+from deepself.predict import ingest_spec, model_input
 
 if TYPE_CHECKING:
     from torch import nn
@@ -45,7 +45,7 @@ def exported(model: nn.Module, stats: dict) -> nn.Module:
     """The trained model with its normalisation before and a softmax after: what ``model.onnx`` computes."""
     import torch
 
-    from deepself.train import normalize
+    from deepself.inference import normalize
 
     class Exported(torch.nn.Module):
         def __init__(self):
@@ -66,6 +66,8 @@ def exported(model: nn.Module, stats: dict) -> nn.Module:
 
 def preprocessing(checkpoint: dict) -> dict:
     """Everything but the network a consumer needs, as plain JSON values (see the module docstring)."""
+    from deepself.inference import input_shape
+
     meta, stats = checkpoint["store_meta"], checkpoint["normalize"]
     signal = meta["kind"] == "signal"
     feature = None
@@ -130,6 +132,8 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, out: str | os.PathLike
     dict
         The content of ``preprocessing.json``.
     """
+    from deepself.inference import build_model, input_shape, load_checkpoint
+
     checkpoint = load_checkpoint(checkpoint_path)
     model = exported(build_model(checkpoint, checkpoint_path), checkpoint["normalize"])
     bundle = preprocessing(checkpoint)
@@ -192,7 +196,7 @@ def check_bundle(bundle: str | os.PathLike, checkpoint: dict, files: list[str], 
     import numpy as np
     import torch
 
-    from deepself.train import predict_proba
+    from deepself.inference import checkpoint_forward, predict_proba
 
     try:
         import onnxruntime
@@ -201,7 +205,7 @@ def check_bundle(bundle: str | os.PathLike, checkpoint: dict, files: list[str], 
     x = np.stack([model_input(f, checkpoint) for f in files])
     session = onnxruntime.InferenceSession(str(Path(bundle) / "model.onnx"), providers=["CPUExecutionProvider"])
     onnx_proba = session.run([OUTPUT], {INPUT: x})[0]
-    torch_proba = predict_proba(model, torch.from_numpy(x), checkpoint["normalize"], len(x)).numpy()
+    torch_proba = predict_proba(model, torch.from_numpy(x), checkpoint_forward(checkpoint), len(x)).numpy()
     difference = np.abs(onnx_proba - torch_proba).max(axis=1)
     worst = float(difference.max())
     if worst > TOLERANCE:

@@ -26,96 +26,13 @@ from deepself.errors import DeepselfError, first_line
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
-    from torch import nn
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_KEYS = ("model", "model_args", "store_meta", "classes", "normalize", "state_dict")
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Read a ``checkpoint.pt`` written by :func:`deepself.train.train_fold` (``weights_only=True``).
-
-    Raises
-    ------
-    DeepselfError
-        If the file is missing, not a torch file, holds code (refused by ``weights_only``), or
-        lacks a key of :data:`CHECKPOINT_KEYS`.
-    """
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise DeepselfError(f"{path}: no such checkpoint file")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises pickle, zip and runtime errors alike for a foreign or broken file
-        raise DeepselfError(f"{path}: not a readable deepself checkpoint ({first_line(err)})") from None
-    if not isinstance(checkpoint, dict):
-        raise DeepselfError(f"{path}: not a deepself checkpoint (holds a {type(checkpoint).__name__}, not a dict)")
-    missing = [key for key in CHECKPOINT_KEYS if key not in checkpoint]
-    if missing:
-        raise DeepselfError(f"{path}: not a deepself checkpoint (no {missing[0]!r}; a checkpoint has "
-                            f"{', '.join(CHECKPOINT_KEYS)})")
-    return checkpoint
-
-
-def build_model(checkpoint: dict, path: str | os.PathLike) -> nn.Module:
-    """The checkpoint's model with its trained weights, in eval mode.
-
-    Pretrained architectures are built without their original weights (``weights: null``): the
-    state dict replaces every parameter, and predicting must not download or need the file.
-    """
-    from deepself.models import create_model, hyperparameters, list_models
-    from deepself.models.backbone import no_weights
-
-    arch, args = checkpoint["model"], dict(checkpoint["model_args"])
-    if arch not in list_models():
-        raise DeepselfError(f"{path}: model arch {arch!r} is unknown (known: {', '.join(list_models())})")
-    if "weights" in hyperparameters(arch):
-        rgb = args["n_chans"] == 3 or args.get("in_adapt") == "repeat"
-        if arch == "torchvision" and args.get("name") == "googlenet" and rgb and not no_weights(args.get("weights")):
-            # torchvision's pretrained GoogLeNet transforms RGB input inside forward() only when it is
-            # built with weights; built without, it would silently compute something else.
-            raise DeepselfError(f"{path}: a googlenet trained from pretrained weights cannot be rebuilt "
-                                "without them; predicting with it is not supported")
-        args["weights"] = None
-    try:
-        model = create_model(arch, **args)
-    except DeepselfError as err:
-        raise DeepselfError(f"{path}: cannot rebuild its model: {err}") from None
-    try:
-        model.load_state_dict(checkpoint["state_dict"])
-    except (RuntimeError, KeyError, TypeError, AttributeError) as err:
-        detail = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
-        raise DeepselfError(f"{path}: its state_dict does not fit the {arch} model its model_args describe "
-                            f"(input {_shape_text(input_shape(checkpoint))}): {detail[:400]}") from None
-    return model.eval()
-
-
-def input_shape(checkpoint: dict) -> tuple[int, ...]:
-    """Shape of one input of the checkpoint's model: (channels, time) or (channels, rows, columns)."""
-    args = checkpoint["model_args"]
-    if args.get("n_freqs") is None:
-        return (int(args["n_chans"]), int(args["n_times"]))
-    return (int(args["n_chans"]), int(args["n_freqs"]), int(args["n_times"]))
-
 
 def ingest_spec(meta: dict) -> dict:
-    """How the store's files were read: ``meta["ingest"]``, the modality's validated config.
-
-    Stores written before ingest recorded it give what their meta says: the sample rate (for
-    files that carry none; a file at another rate is refused, as nothing says it was resampled)
-    and, for images, the colour mode from the channel count (a file of another size is refused).
-    """
-    spec = meta.get("ingest")
-    if spec is not None:
-        return spec
-    image = meta["kind"] == "image"
-    return {"column": meta.get("modality"), "kind": "image" if image else "auto",
-            "sample_rate": None if image else meta.get("sample_rate"), "resample": None, "length_s": None,
-            "image_size": None, "image_mode": {1: "L", 3: "RGB"}.get(meta.get("n_channels")) if image else None,
-            "filter": meta.get("filter")}
+    """How the store's files were read: ``meta["ingest"]``, the modality's validated config."""
+    return meta["ingest"]
 
 
 def model_input(path: str | os.PathLike, checkpoint: dict) -> np.ndarray:
@@ -130,12 +47,12 @@ def model_input(path: str | os.PathLike, checkpoint: dict) -> np.ndarray:
     path
         An audio, sensor or image file of the kind the model learned from.
     checkpoint
-        As :func:`load_checkpoint` returns it.
+        As :func:`deepself.inference.load_checkpoint` returns it.
 
     Returns
     -------
     numpy.ndarray
-        float32 of shape :func:`input_shape`.
+        float32 of shape :func:`deepself.inference.input_shape`.
 
     Raises
     ------
@@ -145,6 +62,7 @@ def model_input(path: str | os.PathLike, checkpoint: dict) -> np.ndarray:
     """
     import numpy as np
 
+    from deepself.inference import input_shape, shape_text
     from deepself.io import ingest, readers
     from deepself.signal import features, filtering
 
@@ -171,13 +89,9 @@ def model_input(path: str | os.PathLike, checkpoint: dict) -> np.ndarray:
             x = features.compute(meta["feature_kind"], x, rate, meta["feature_params"],
                                  key=f"features.{meta.get('feature', '<name>')}")
     if tuple(x.shape) != expected:
-        raise DeepselfError(f"{path}: gives an input of {_shape_text(x.shape)}, the model takes "
-                            f"{_shape_text(expected)}")
+        raise DeepselfError(f"{path}: gives an input of {shape_text(x.shape)}, the model takes "
+                            f"{shape_text(expected)}")
     return np.ascontiguousarray(x, dtype=np.float32)
-
-
-def _shape_text(shape) -> str:
-    return " x ".join(str(int(d)) for d in shape)
 
 
 # --- experiments: every fold's checkpoint, one model or a fusion ---------------------------------
@@ -271,6 +185,8 @@ class _Inputs:
     def of(self, checkpoint: dict) -> np.ndarray:
         import numpy as np
 
+        from deepself.inference import input_shape
+
         recipe = json.dumps([checkpoint["store_meta"], input_shape(checkpoint)], sort_keys=True, default=str)
         if recipe not in self._cache:
             arrays = [model_input(p, checkpoint) for p in self.paths(checkpoint["store_meta"])]
@@ -282,7 +198,7 @@ def _checkpoint_proba(path: Path, inputs: _Inputs, batch_size: int, classes: lis
     import numpy as np
     import torch
 
-    from deepself.train import predict_proba
+    from deepself.inference import build_model, checkpoint_forward, load_checkpoint, predict_proba
 
     checkpoint = load_checkpoint(path)
     if classes is not None and list(checkpoint["classes"]) != list(classes):
@@ -290,7 +206,7 @@ def _checkpoint_proba(path: Path, inputs: _Inputs, batch_size: int, classes: lis
                             f"{', '.join(classes)} of the other models")
     model = build_model(checkpoint, path)
     x = torch.from_numpy(inputs.of(checkpoint))
-    proba = predict_proba(model, x, checkpoint["normalize"], batch_size).numpy().astype(np.float64)
+    proba = predict_proba(model, x, checkpoint_forward(checkpoint), batch_size).numpy().astype(np.float64)
     return proba, checkpoint
 
 
@@ -372,6 +288,8 @@ def _one_modality(checkpoints: dict[str, dict[str, Path]], key: str) -> None:
     """Plain FILES serve one modality; models of several need a sheet with a column each."""
     if key != "path":
         return
+    from deepself.inference import load_checkpoint
+
     modalities = {}
     for name, folds in checkpoints.items():
         meta = load_checkpoint(next(iter(folds.values())))["store_meta"]

@@ -2,9 +2,14 @@
 
 The fold's held-out samples are never seen until the kept model predicts them: the development
 split that chooses the epoch and the normalisation statistics both come from the training folds.
-The job saves its whole state after every epoch (``resume.pt`` beside the outputs), so a killed
-or pre-empted job that is started again continues where it stopped and ends with the predictions
-an uninterrupted run gives.
+
+A job reads the sample sheet and the store once (:class:`TrainingData`), however many folds it
+trains in turn (:func:`train_fold_on`). The loop reads top to bottom: :func:`set_up` builds the
+model, its optimiser and the one :class:`~deepself.inference.Forward` that training, evaluation,
+the probe and prediction share; :func:`train_epoch` and :func:`evaluate` run an epoch;
+:class:`Resume` keeps the job's state in ``resume.pt`` so that a killed or pre-empted job that is
+started again continues where it stopped and ends with the predictions an uninterrupted run gives;
+:func:`write_outputs` writes the fold's files.
 """
 
 from __future__ import annotations
@@ -14,16 +19,22 @@ import hashlib
 import json
 import logging
 import os
+import signal
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
+from deepself import probe
 from deepself.augment import augment, mixup
 from deepself.errors import DeepselfError
+from deepself.inference import Forward, normalizer, predict_proba
 from deepself.io.sheet import read_sheet
 from deepself.io.store import atomic_path, open_store
 from deepself.metrics import uar
@@ -31,14 +42,12 @@ from deepself.models import create_model, summary
 
 log = logging.getLogger(__name__)
 
-# Axes that normalisation statistics are pooled over, per store layout (axis 0 = samples):
-# one mean per channel (and per frequency bin for maps).
-_POOLED_AXES = {"CT": (0, 2), "CFT": (0, 3), "CHW": (0, 2, 3)}
 
+# --- data --------------------------------------------------------------------------------------------
 
 def dev_split(labels: np.ndarray, groups: np.ndarray | None, fraction: float, seed: int):
-    """Indices (train, dev) of a stratified, seeded split; grouped when groups are given."""
-    # imported here, not at the top: `deepself predict` uses this module and never splits
+    """Indices (fit, dev) of a stratified, seeded split; grouped when groups are given."""
+    # imported here, not at the top: scikit-learn takes a second to import, and only this needs it
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
 
     index = np.zeros(len(labels))
@@ -54,79 +63,78 @@ def dev_split(labels: np.ndarray, groups: np.ndarray | None, fraction: float, se
                             f"of {len(labels)} training samples ({err})") from None
 
 
-def normalizer(x: np.ndarray, mode: str, layout: str) -> dict:
-    """Statistics of the training part; applied to every part with :func:`normalize`."""
-    if mode != "feature":
-        return {"mode": mode}
-    axes = _POOLED_AXES[layout]
-    mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)[0]
-    std = x.std(axis=axes, keepdims=True, dtype=np.float64)[0]
-    return {"mode": mode, "mean": torch.tensor(mean, dtype=torch.float32),
-            "std": torch.tensor(np.maximum(std, 1e-8), dtype=torch.float32)}
+@dataclass
+class Split:
+    """One fold's parts (indices into the job's samples) and the normalisation of its training part."""
+
+    fold: str
+    fit: np.ndarray
+    dev: np.ndarray
+    test: np.ndarray
+    stats: dict
 
 
-def normalize(x: torch.Tensor, stats: dict) -> torch.Tensor:
-    if stats["mode"] == "feature":
-        return (x - stats["mean"].to(x.device)) / stats["std"].to(x.device)
-    if stats["mode"] == "sample":
-        axes = tuple(range(1, x.ndim))
-        return (x - x.mean(axes, keepdim=True)) / x.std(axes, keepdim=True).clamp_min(1e-8)
-    return x
+class TrainingData:
+    """The samples of a training job, read once: inputs, labels, folds and groups of every sample.
 
+    Parameters
+    ----------
+    sheet_path
+        ``samples.csv`` (ids, labels, folds, groups).
+    store_path
+        The store the model learns from (a feature map, or the raw/filtered signals or images).
+    classes
+        The configured classes, or None for the sorted labels of the sheet.
+    """
 
-def pick_device(choice: str) -> torch.device:
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise DeepselfError("config key train.device: cuda, but no CUDA device is available")
-    if choice == "auto":
-        choice = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(choice)
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """bf16 under ``auto`` on CUDA devices that support it; None means plain fp32."""
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    return None
-
-
-class Fold:
-    """The tensors of one fold: inputs, labels and the indices of its fit, dev and held-out parts."""
-
-    def __init__(self, sheet_path, store_path, fold: str, spec: dict):
+    def __init__(self, sheet_path: str | os.PathLike, store_path: str | os.PathLike, classes: list[str] | None):
         sheet = read_sheet(sheet_path)
-        self.classes = spec["classes"] or sorted(sheet["label"].unique())
+        self.sheet_path, self.classes = sheet_path, classes or sorted(sheet["label"].unique())
         unknown = sheet[~sheet["label"].isin(self.classes)]
         if len(unknown):
             raise DeepselfError(f"{sheet_path}: sample {unknown['id'].iloc[0]!r} has label "
                                 f"{unknown['label'].iloc[0]!r}, which is not a class ({', '.join(self.classes)})")
-        y = np.array(sheet["label"].map({c: i for i, c in enumerate(self.classes)}), dtype=np.int64)
-        held_out = (sheet["fold"] == str(fold)).to_numpy()
-        if not held_out.any():
-            raise DeepselfError(f"{sheet_path}: fold {fold!r} has no samples")
-        absent = sorted(set(self.classes) - set(sheet.loc[~held_out, "label"]))
-        if absent:
-            raise DeepselfError(f"{sheet_path}: fold {fold!r}: class {absent[0]!r} is absent from its training part")
-        groups = sheet["group"].to_numpy() if "group" in sheet.columns and (sheet["group"] != "").all() else None
-        pool = np.flatnonzero(~held_out)
-        fit, dev = dev_split(y[pool], None if groups is None else groups[pool], spec["dev_fraction"], spec["cv_seed"])
-        self.fit, self.dev, self.test = pool[fit], pool[dev], np.flatnonzero(held_out)
-        self.ids = sheet["id"].to_numpy()
+        self.ids, self.labels, self.folds = (sheet[c].to_numpy() for c in ("id", "label", "fold"))
+        self.y = torch.from_numpy(np.array(sheet["label"].map({c: i for i, c in enumerate(self.classes)}),
+                                           dtype=np.int64))
+        grouped = "group" in sheet.columns and (sheet["group"] != "").all()
+        self.groups = sheet["group"].to_numpy() if grouped else None
         with open_store(store_path) as store:
-            x = store.read(list(sheet["id"]))
-            self.meta = store.meta
-        self.stats = normalizer(x[self.fit], spec["train"]["normalize"], self.meta["layout"])
-        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+            self.x = torch.from_numpy(store.read(list(self.ids)))
+            self.meta, fingerprint = store.meta, store.fingerprint
+        # What a resumed run must find unchanged: the store's content and the sheet's assignment.
+        sheet_digest = hashlib.sha256(sheet[[c for c in ("id", "label", "fold", "group") if c in sheet]]
+                                      .to_csv(index=False).encode()).hexdigest()
+        self.content = {"store": fingerprint, "sheet": sheet_digest}
+
+    def split(self, fold: str, spec: dict) -> Split:
+        """Held-out ``fold``, and a development split of the other folds (``spec``'s dev fraction and seed)."""
+        held_out = self.folds == str(fold)
+        if not held_out.any():
+            raise DeepselfError(f"{self.sheet_path}: fold {fold!r} has no samples")
+        absent = sorted(set(self.classes) - set(self.labels[~held_out]))
+        if absent:
+            raise DeepselfError(f"{self.sheet_path}: fold {fold!r}: class {absent[0]!r} is absent from its "
+                                "training part")
+        pool = np.flatnonzero(~held_out)
+        y = self.y.cpu().numpy()
+        groups = None if self.groups is None else self.groups[pool]
+        fit, dev = dev_split(y[pool], groups, spec["dev_fraction"], spec["cv_seed"])
+        stats = normalizer(self.x[pool[fit]].cpu().numpy(), spec["train"]["normalize"], self.meta["layout"])
+        return Split(str(fold), pool[fit], pool[dev], np.flatnonzero(held_out), stats)
 
     def to(self, device: torch.device) -> None:
-        """Move the inputs to the GPU once when they fit comfortably, else pin them for fast copies."""
-        if device.type != "cuda":
+        """Move the inputs to the device once when they fit comfortably there, else pin them for fast copies."""
+        if device.type != "cuda" or self.x.device == device:
             return
         free, _ = torch.cuda.mem_get_info(device)
         if self.x.element_size() * self.x.nelement() < 0.5 * free:
             self.x, self.y = self.x.to(device), self.y.to(device)
-        else:
+        elif not self.x.is_pinned():
             self.x, self.y = self.x.pin_memory(), self.y.pin_memory()
 
+
+# --- set-up ------------------------------------------------------------------------------------------
 
 def build_optimizer(model: nn.Module, hp: dict) -> torch.optim.Optimizer:
     params = model.parameter_groups(hp["lr"]) if hasattr(model, "parameter_groups") else model.parameters()
@@ -147,87 +155,228 @@ def build_scheduler(optimizer, hp: dict):
     return None
 
 
-@torch.no_grad()
-def predict_proba(model: nn.Module, x: torch.Tensor, stats: dict, batch_size: int,
-                  dtype: torch.dtype | None = None, memory_format=torch.contiguous_format) -> torch.Tensor:
-    model.eval()
-    device = next(model.parameters()).device
-    out = []
-    for i in range(0, len(x), batch_size):
-        xb = normalize(x[i : i + batch_size].to(device, non_blocking=True), stats)
-        if xb.ndim == 4:
-            xb = xb.contiguous(memory_format=memory_format)
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            out.append(torch.softmax(model(xb).float(), dim=1))
-    return torch.cat(out).cpu() if out else torch.empty(0)
+@dataclass
+class Trainer:
+    """What trains and on what: the model on the samples, or a probe's head on their embeddings."""
+
+    model: nn.Module
+    model_args: dict
+    net: nn.Module
+    x: torch.Tensor
+    forward: Forward
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    loss_fn: nn.Module
+    step: Callable
+    augment_layout: str | None
+    generators: dict[str, torch.Generator] = field(default_factory=dict)
 
 
-# Augmentations that change the inputs, which a probe never sees again after embedding them.
-_INPUT_AUGMENT = ("specaugment", "shift", "gain_db", "flip", "crop_pad")
+def set_up(data: TrainingData, split: Split, spec: dict) -> Trainer:
+    """The seeded model, its forward context, optimiser, schedule and loss, for the fold ``split``."""
+    hp = spec["train"]
+    torch.manual_seed(hp["seed"])
+    shape = tuple(data.x.shape[1:])
+    model_args = {"n_chans": shape[0], "n_freqs": shape[1] if len(shape) == 3 else None,
+                  "n_times": shape[-1], "n_outputs": len(data.classes), **spec["args"]}
+    model = create_model(spec["arch"], **model_args)
+    for layer, size in summary(model, shape):
+        log.info("  %-48s -> %s", layer, size)
+    forward = Forward.for_training(hp, split.stats, len(shape))
+    forward.prepare(model)
+    data.to(forward.device)
+    net, x, augment_layout = model, data.x, data.meta["layout"]
+    if getattr(model, "train_mode", None) == "probe":
+        probe.check_augment(hp, spec["name"])
+        net, x = probe.embed(model, data.x, forward, hp["batch_size"] * 4)
+        forward, augment_layout = forward.without_normalization(), None
+    optimizer = build_optimizer(net, hp)
+    weight = None
+    if hp["class_weights"]:
+        counts = np.bincount(data.y[split.fit].cpu().numpy(), minlength=len(data.classes))
+        weight = torch.tensor(len(split.fit) / (len(data.classes) * np.maximum(counts, 1)), dtype=torch.float32,
+                              device=forward.device)
+    generators = {"order": torch.Generator().manual_seed(hp["seed"]),
+                  "augment": torch.Generator().manual_seed(hp["seed"] + 1)}
+    return Trainer(model, model_args, net, x, forward, optimizer, build_scheduler(optimizer, hp),
+                   nn.CrossEntropyLoss(weight=weight), torch.compile(net) if hp["compile"] else net,
+                   augment_layout, generators)
 
 
-@torch.no_grad()
-def probe(model: nn.Module, data: Fold, hp: dict, name: str, dtype: torch.dtype | None,
-          memory_format=torch.contiguous_format) -> tuple[nn.Module, torch.Tensor]:
-    """``train_mode: probe``: the head to train and the embeddings of every sample of the fold.
+# --- one epoch ----------------------------------------------------------------------------------------
 
-    The backbone runs once per sample, in eval mode, on the normalised inputs; the head (which
-    shares its modules with ``model``) then trains on the embeddings, so the trained ``model``
-    maps inputs to the same outputs as the head maps embeddings.
+def train_epoch(t: Trainer, data: TrainingData, split: Split, hp: dict) -> float:
+    """One pass over the fit part in a seeded random order; the mean training loss."""
+    t.net.train()
+    fit = torch.from_numpy(split.fit)
+    order = fit[torch.randperm(len(fit), generator=t.generators["order"])]
+    total = torch.zeros((), device=t.forward.device)
+    for i in range(0, len(order), hp["batch_size"]):
+        batch = order[i : i + hp["batch_size"]]
+        if len(batch) < 2 and len(order) > 1:
+            continue  # a batch of one breaks batch norm and says little
+        batch = batch.to(t.x.device)
+        xb = augment(t.forward.normalized(t.x[batch]), t.augment_layout, hp["augment"], t.generators["augment"])
+        target = data.y[batch].to(t.forward.device, non_blocking=True)
+        if hp["augment"]["mixup"] > 0:
+            xb, target = mixup(xb, nn.functional.one_hot(target, len(data.classes)).float(),
+                               t.generators["augment"], hp["augment"]["mixup"])
+        with t.forward.autocast():
+            loss = t.loss_fn(t.step(t.forward.formatted(xb)).float(), target)
+        t.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if hp["grad_clip"]:
+            nn.utils.clip_grad_norm_(t.net.parameters(), hp["grad_clip"])
+        t.optimizer.step()
+        total += loss.detach() * len(batch)
+    return float(total) / len(split.fit)
+
+
+def evaluate(t: Trainer, index: np.ndarray, hp: dict) -> torch.Tensor:
+    """Class probabilities of the samples ``index`` (the dev or held-out part) with the current weights."""
+    return predict_proba(t.net, t.x[torch.from_numpy(index).to(t.x.device)], t.forward, hp["batch_size"] * 4)
+
+
+def scheduler_step(t: Trainer, dev_uar: float) -> None:
+    if isinstance(t.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        t.scheduler.step(dev_uar)
+    elif t.scheduler is not None:
+        t.scheduler.step()
+
+
+# --- resume ------------------------------------------------------------------------------------------
+
+@dataclass
+class Progress:
+    """Where a fold's training stands: its history, the best epoch so far (with its weights), patience."""
+
+    history: list = field(default_factory=list)
+    best: dict = field(default_factory=lambda: {"dev_uar": -1.0, "epoch": 0})
+    stale: int = 0
+
+    @property
+    def epoch(self) -> int:
+        return len(self.history)
+
+
+class Resume:
+    """``resume.pt``: the whole state of a fold's training, written on an interval and when asked to stop.
+
+    Writing it costs time (about 180 MB for ResNet18 with Adam's state), so it is written when
+    ``train.resume_every_s`` seconds have passed since the last write, and no sooner than 20 times
+    the last write took (so that it never costs more than 5% of the training time, whatever the
+    disk); after the last epoch when the job trains more folds after this one; and when the job
+    receives SIGTERM. ``resume_every_s: 0`` writes it after every epoch.
     """
-    used = [key for key in _INPUT_AUGMENT if hp["augment"][key]]
-    if used:
-        raise DeepselfError(f"config key train.augment.{used[0]} (model {name}): train_mode probe trains on "
-                            f"embeddings computed once, so input augmentation cannot apply (mixup can)")
-    embedder, head = model.probe_split()
-    embedder.eval()
-    started = time.perf_counter()
-    device = next(model.parameters()).device
-    batch_size = hp["batch_size"] * 4
-    parts = []
-    for i in range(0, len(data.x), batch_size):
-        xb = normalize(data.x[i : i + batch_size].to(device, non_blocking=True), data.stats)
-        if xb.ndim == 4:
-            xb = xb.contiguous(memory_format=memory_format)
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            parts.append(embedder(xb).float().flatten(1))
-    x = torch.cat(parts)
-    log.info("probe: %d samples embedded once into %d values each in %.1fs", len(x), x.shape[1],
-             time.perf_counter() - started)
-    return head, x
+
+    def __init__(self, path: Path, identity: str, every_s: float):
+        self.path, self.identity, self.every_s = path, identity, every_s
+        self.last_write, self.write_seconds = time.monotonic(), 0.0
+
+    def load(self, t: Trainer) -> Progress:
+        """The progress stored in ``resume.pt`` (the trainer's state restored), or a fresh start."""
+        if not self.path.exists():
+            return Progress()
+        state = torch.load(self.path, map_location="cpu", weights_only=True)
+        if state["identity"] != self.identity:
+            log.info("ignoring %s: it belongs to another run or to other data", self.path)
+            return Progress()
+        t.net.load_state_dict(state["model"])
+        t.optimizer.load_state_dict(state["optimizer"])
+        if t.scheduler is not None:
+            t.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        for name, generator in t.generators.items():
+            generator.set_state(state["rng"][name])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        log.info("resuming after epoch %d (%s)", len(state["history"]), self.path)
+        return Progress(state["history"], state["best"], state["stale"])
+
+    def due(self) -> bool:
+        waited = time.monotonic() - self.last_write
+        return self.every_s == 0 or waited >= max(self.every_s, 20 * self.write_seconds)
+
+    def save(self, t: Trainer, progress: Progress) -> None:
+        started = time.monotonic()
+        rng = {"torch": torch.get_rng_state(), **{k: g.get_state() for k, g in t.generators.items()}}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        with atomic_path(self.path) as tmp:
+            torch.save({"identity": self.identity, "model": t.net.state_dict(), "optimizer": t.optimizer.state_dict(),
+                        "scheduler": t.scheduler.state_dict() if t.scheduler is not None else None, "rng": rng,
+                        "history": progress.history, "best": progress.best, "stale": progress.stale}, tmp)
+        self.last_write = time.monotonic()
+        self.write_seconds = self.last_write - started
+        log.info("wrote %s after epoch %d in %.2fs", self.path.name, progress.epoch, self.write_seconds)
 
 
-def _fingerprint(spec: dict, fold: str, meta: dict, n: int) -> str:
-    """Identity of a training run: a resume file of another run is never continued."""
-    blob = json.dumps({"spec": spec, "fold": str(fold), "meta": meta, "n": n}, sort_keys=True, default=str)
+def resume_identity(spec: dict, fold: str, data: TrainingData) -> str:
+    """Identity of a training run: a resume file of another run, or of other data, is never continued."""
+    blob = json.dumps({"spec": spec, "fold": str(fold), "meta": data.meta, "content": data.content},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _rng_state(generators: dict[str, torch.Generator]) -> dict:
-    state = {"torch": torch.get_rng_state(), **{k: g.get_state() for k, g in generators.items()}}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+class Preempted(DeepselfError):
+    """The job received SIGTERM; its state is in ``resume.pt`` and a rerun continues from there."""
 
 
-def _set_rng_state(state: dict, generators: dict[str, torch.Generator]) -> None:
-    torch.set_rng_state(state["torch"])
-    for k, g in generators.items():
-        g.set_state(state[k])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+@contextlib.contextmanager
+def sigterm_requests_stop():
+    """While inside, SIGTERM (what SLURM sends before pre-emption or a time limit) sets ``stop.is_set()``."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # only the main thread may handle signals; elsewhere SIGTERM keeps its default
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
-def train_fold(sheet_path: str | os.PathLike, store_path: str | os.PathLike, fold: str, spec: dict,
-               out_dir: str | os.PathLike, keep_resume: bool = False) -> dict:
-    """Train ``spec`` on every fold but ``fold``, choose the epoch on a development split, predict ``fold``.
+# --- outputs -----------------------------------------------------------------------------------------
+
+def predictions_frame(data: TrainingData, split: Split, proba: np.ndarray, name: str) -> pd.DataFrame:
+    """``predictions.csv`` of the held-out fold; refuses probabilities that are not finite, naming the sample."""
+    bad = ~np.isfinite(proba).all(axis=1)
+    if bad.any():
+        sample = data.ids[split.test][np.flatnonzero(bad)[0]]
+        raise DeepselfError(f"model {name}, fold {split.fold}: sample {sample!r} (and {int(bad.sum()) - 1} more) "
+                            "got non-finite probabilities; check its input for huge or non-finite values, or "
+                            "lower train.lr")
+    y_test = data.y[split.test].cpu().numpy()
+    frame = pd.DataFrame({"id": data.ids[split.test], "fold": split.fold,
+                          "label": [data.classes[i] for i in y_test],
+                          "pred": [data.classes[i] for i in proba.argmax(1)]})
+    for c, label in enumerate(data.classes):
+        frame[f"p_{label}"] = proba[:, c]
+    return frame
+
+
+def write_outputs(out_dir: Path, checkpoint: dict, history: list, result: dict, predictions: pd.DataFrame) -> None:
+    """The fold's files, each written whole or not at all."""
+    with atomic_path(out_dir / "checkpoint.pt") as tmp:
+        torch.save(checkpoint, tmp)
+    with atomic_path(out_dir / "history.csv") as tmp:
+        pd.DataFrame(history).to_csv(tmp, index=False)
+    with atomic_path(out_dir / "summary.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=2))
+    with atomic_path(out_dir / "predictions.csv") as tmp:
+        predictions.to_csv(tmp, index=False)
+
+
+# --- a fold, top to bottom ----------------------------------------------------------------------------
+
+def train_fold_on(data: TrainingData, fold: str, spec: dict, out_dir: str | os.PathLike,
+                  keep_resume: bool = False, resume_every_s: float = 300.0) -> dict:
+    """Train ``spec`` on every fold of ``data`` but ``fold``, keep the best development epoch, predict ``fold``.
 
     Parameters
     ----------
-    sheet_path
-        ``samples.csv`` (ids, labels, folds, groups).
-    store_path
-        The store the model learns from (a feature map, or the raw/filtered signals or images).
+    data
+        The job's samples (:class:`TrainingData`), shared by the folds it trains.
     fold
         The held-out fold.
     spec
@@ -238,6 +387,8 @@ def train_fold(sheet_path: str | os.PathLike, store_path: str | os.PathLike, fol
     keep_resume
         Keep ``resume.pt`` after the last epoch (a job training several folds in turn removes it
         with :func:`discard_resume` once all are done): started again, this fold then only predicts.
+    resume_every_s
+        Seconds between writes of ``resume.pt`` (:class:`Resume`; the config's ``train.resume_every_s``).
 
     Returns
     -------
@@ -249,144 +400,78 @@ def train_fold(sheet_path: str | os.PathLike, store_path: str | os.PathLike, fol
     Every seed is set here, from ``spec`` alone, so folds trained in turn in one process give
     the outputs that one process per fold gives.
     """
-    started = time.perf_counter()
-    hp, out_dir = spec["train"], Path(out_dir)
-    data = Fold(sheet_path, store_path, fold, spec)
-    layout, n_classes = data.meta["layout"], len(data.classes)
-
-    torch.manual_seed(hp["seed"])
-    device = pick_device(hp["device"])
-    dtype = autocast_dtype(hp["precision"], device)
-    shape = tuple(data.x.shape[1:])
-    model_args = {"n_chans": shape[0], "n_freqs": shape[1] if len(shape) == 3 else None,
-                  "n_times": shape[-1], "n_outputs": n_classes, **spec["args"]}
-    model = create_model(spec["arch"], **model_args)
-    for layer, size in summary(model, shape):
-        log.info("  %-48s -> %s", layer, size)
-    memory_format = (torch.channels_last if device.type == "cuda" and hp["channels_last"] and len(shape) == 3
-                     else torch.contiguous_format)
-    model.to(device, memory_format=memory_format)
-    data.to(device)
-    # What trains, on what: the model on the inputs; or, for a probe, its head on embeddings.
-    net, x_all, stats, aug_layout = model, data.x, data.stats, layout
-    if getattr(model, "train_mode", None) == "probe":
-        net, x_all = probe(model, data, hp, spec["name"], dtype, memory_format)
-        stats, aug_layout = {"mode": "none"}, None
-    optimizer = build_optimizer(net, hp)
-    scheduler = build_scheduler(optimizer, hp)
-    step = torch.compile(net) if hp["compile"] else net
-    weight = None
-    if hp["class_weights"]:
-        counts = np.bincount(data.y[data.fit].cpu().numpy(), minlength=n_classes)
-        weight = torch.tensor(len(data.fit) / (n_classes * np.maximum(counts, 1)), dtype=torch.float32, device=device)
-    loss_fn = nn.CrossEntropyLoss(weight=weight)
-    generators = {"order": torch.Generator().manual_seed(hp["seed"]),
-                  "augment": torch.Generator().manual_seed(hp["seed"] + 1)}
-    fit = torch.from_numpy(data.fit)
-    y_dev = data.y[data.dev].cpu().numpy()
-
-    resume_path = out_dir / "resume.pt"
-    identity = _fingerprint(spec, fold, data.meta, len(data.ids))
-    history, best, first_epoch, stale = [], {"dev_uar": -1.0, "epoch": 0}, 1, 0
-    if resume_path.exists():
-        state = torch.load(resume_path, map_location="cpu", weights_only=True)
-        if state["identity"] == identity:
-            net.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            if scheduler is not None:
-                scheduler.load_state_dict(state["scheduler"])
-            _set_rng_state(state["rng"], generators)
-            history, best, stale = state["history"], state["best"], state["stale"]
-            first_epoch = state["epoch"] + 1
-            log.info("resuming after epoch %d of %d (%s)", state["epoch"], hp["epochs"], resume_path)
-        else:
-            log.info("ignoring %s: it belongs to another run", resume_path)
-
-    for epoch in range(first_epoch, hp["epochs"] + 1):
-        if hp["patience"] and stale >= hp["patience"]:
-            break
-        t0 = time.perf_counter()
-        net.train()
-        order = fit[torch.randperm(len(fit), generator=generators["order"])]
-        total = torch.zeros((), device=device)
-        for i in range(0, len(order), hp["batch_size"]):
-            batch = order[i : i + hp["batch_size"]]
-            if len(batch) < 2 and len(order) > 1:
-                continue  # a batch of one breaks batch norm and says little
-            batch = batch.to(x_all.device)
-            xb = normalize(x_all[batch].to(device, non_blocking=True), stats)
-            xb = augment(xb, aug_layout, hp["augment"], generators["augment"])
-            target = data.y[batch].to(device, non_blocking=True)
-            if hp["augment"]["mixup"] > 0:
-                xb, target = mixup(xb, nn.functional.one_hot(target, n_classes).float(), generators["augment"],
-                                   hp["augment"]["mixup"])
-            if xb.ndim == 4:
-                xb = xb.contiguous(memory_format=memory_format)
-            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                loss = loss_fn(step(xb).float(), target)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if hp["grad_clip"]:
-                nn.utils.clip_grad_norm_(net.parameters(), hp["grad_clip"])
-            optimizer.step()
-            total += loss.detach() * len(batch)
-        p_dev = predict_proba(net, x_all[data.dev], stats, hp["batch_size"] * 4, dtype, memory_format)
-        dev_uar = uar(y_dev, p_dev.argmax(1).numpy(), n_classes)
-        dev_loss = float(nn.functional.nll_loss(torch.log(p_dev.clamp_min(1e-12)), torch.from_numpy(y_dev)))
-        seconds = time.perf_counter() - t0
-        lr = optimizer.param_groups[0]["lr"]
-        history.append({"epoch": epoch, "train_loss": float(total) / len(fit), "dev_loss": dev_loss,
-                        "dev_uar": dev_uar, "lr": lr, "seconds": seconds, "samples_per_s": len(fit) / seconds})
-        log.info("epoch %3d/%d  loss %.4f  dev loss %.4f  dev UAR %.4f  lr %.2g  %.0f samples/s  %.2fs", epoch,
-                 hp["epochs"], history[-1]["train_loss"], dev_loss, dev_uar, lr, len(fit) / seconds, seconds)
-        if dev_uar > best["dev_uar"]:
-            best = {"dev_uar": dev_uar, "epoch": epoch,
-                    "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
-            stale = 0
-        else:
-            stale += 1
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(dev_uar)
-        elif scheduler is not None:
-            scheduler.step()
-        with atomic_path(resume_path) as tmp:
-            torch.save({"identity": identity, "epoch": epoch, "model": net.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                        "rng": _rng_state(generators), "history": history, "best": best, "stale": stale}, tmp)
-
-    net.load_state_dict(best["state_dict"])  # a probe's head shares its modules with the model
-    proba = predict_proba(net, x_all[data.test], stats, hp["batch_size"] * 4, dtype, memory_format).numpy()
-    y_test, pred = data.y[data.test].cpu().numpy(), proba.argmax(1)
-    predictions = pd.DataFrame({"id": data.ids[data.test], "fold": str(fold),
-                                "label": [data.classes[i] for i in y_test],
-                                "pred": [data.classes[i] for i in pred]})
-    for c, name in enumerate(data.classes):
-        predictions[f"p_{name}"] = proba[:, c]
-    result = {"model": spec["name"], "fold": str(fold), "best_epoch": best["epoch"], "dev_uar": best["dev_uar"],
-              "test_uar": uar(y_test, pred, n_classes), "epochs_run": len(history), "n_train": len(data.fit),
-              "n_dev": len(data.dev), "n_test": len(data.test), "device": str(device),
-              "precision": "bf16" if dtype is not None else "fp32", "seconds": time.perf_counter() - started}
-    checkpoint = {"model": spec["arch"], "model_args": model_args, "feature": spec["feature"],
-                  "store_meta": data.meta, "classes": data.classes, "normalize": data.stats, "train": hp,
-                  "fold": str(fold), "best_epoch": best["epoch"], "dev_uar": best["dev_uar"],
-                  "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    with atomic_path(out_dir / "checkpoint.pt") as tmp:
-        torch.save(checkpoint, tmp)
-    with atomic_path(out_dir / "history.csv") as tmp:
-        pd.DataFrame(history).to_csv(tmp, index=False)
-    with atomic_path(out_dir / "summary.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=2))
-    with atomic_path(out_dir / "predictions.csv") as tmp:
-        predictions.to_csv(tmp, index=False)
+    started, hp, out_dir = time.perf_counter(), spec["train"], Path(out_dir)
+    split = data.split(fold, spec)
+    t = set_up(data, split, spec)
+    resume = Resume(out_dir / "resume.pt", resume_identity(spec, fold, data), resume_every_s)
+    progress = resume.load(t)
+    y_dev, n_classes = data.y[split.dev].cpu().numpy(), len(data.classes)
+    with sigterm_requests_stop() as stop:
+        while progress.epoch < hp["epochs"] and not (hp["patience"] and progress.stale >= hp["patience"]):
+            t0 = time.perf_counter()
+            loss = train_epoch(t, data, split, hp)
+            p_dev = evaluate(t, split.dev, hp)
+            dev_uar = uar(y_dev, p_dev.argmax(1).numpy(), n_classes)
+            record(progress, t, loss, p_dev, y_dev, dev_uar, time.perf_counter() - t0, len(split.fit), hp)
+            scheduler_step(t, dev_uar)
+            last = progress.epoch == hp["epochs"] or (hp["patience"] and progress.stale >= hp["patience"])
+            if stop.is_set() or resume.due() or (last and keep_resume):
+                resume.save(t, progress)
+            if stop.is_set():
+                raise Preempted(f"model {spec['name']}, fold {fold}: stopped by SIGTERM after epoch "
+                                f"{progress.epoch}; run again to continue from {resume.path}")
+    t.net.load_state_dict(progress.best["state_dict"])  # a probe's head shares its modules with the model
+    result = finish(t, data, split, spec, progress, out_dir, time.perf_counter() - started)
     if not keep_resume:
         discard_resume(out_dir)
-    log.info("fold %s: best epoch %d of %d, dev UAR %.4f, held-out UAR %.4f", fold, best["epoch"], len(history),
-             best["dev_uar"], result["test_uar"])
     return result
 
 
+def finish(t: Trainer, data: TrainingData, split: Split, spec: dict, progress: Progress, out_dir: Path,
+           seconds: float) -> dict:
+    """Predict the held-out fold with the kept weights, write the fold's files; its summary."""
+    proba = evaluate(t, split.test, spec["train"]).numpy()
+    predictions = predictions_frame(data, split, proba, spec["name"])
+    y_test, best = data.y[split.test].cpu().numpy(), progress.best
+    result = {"model": spec["name"], "fold": split.fold, "best_epoch": best["epoch"], "dev_uar": best["dev_uar"],
+              "test_uar": uar(y_test, proba.argmax(1), len(data.classes)), "epochs_run": progress.epoch,
+              "n_train": len(split.fit), "n_dev": len(split.dev), "n_test": len(split.test),
+              "device": str(t.forward.device), "precision": t.forward.precision, "seconds": seconds}
+    checkpoint = {"model": spec["arch"], "model_args": t.model_args, "feature": spec["feature"],
+                  "store_meta": data.meta, "classes": data.classes, "normalize": split.stats, "train": spec["train"],
+                  "fold": split.fold, "best_epoch": best["epoch"], "dev_uar": best["dev_uar"],
+                  "state_dict": {k: v.detach().cpu() for k, v in t.model.state_dict().items()}}
+    write_outputs(out_dir, checkpoint, progress.history, result, predictions)
+    log.info("fold %s: best epoch %d of %d, dev UAR %.4f, held-out UAR %.4f", split.fold, best["epoch"],
+             progress.epoch, best["dev_uar"], result["test_uar"])
+    return result
+
+
+def record(progress: Progress, t: Trainer, loss: float, p_dev: torch.Tensor, y_dev: np.ndarray, dev_uar: float,
+           seconds: float, n_fit: int, hp: dict) -> None:
+    """Add an epoch to the history, log it, and keep its weights when its development UAR is the best."""
+    dev_loss = float(nn.functional.nll_loss(torch.log(p_dev.clamp_min(1e-12)), torch.from_numpy(y_dev)))
+    lr = t.optimizer.param_groups[0]["lr"]
+    epoch = progress.epoch + 1
+    progress.history.append({"epoch": epoch, "train_loss": loss, "dev_loss": dev_loss, "dev_uar": dev_uar,
+                             "lr": lr, "seconds": seconds, "samples_per_s": n_fit / seconds})
+    log.info("epoch %3d/%d  loss %.4f  dev loss %.4f  dev UAR %.4f  lr %.2g  %.0f samples/s  %.2fs", epoch,
+             hp["epochs"], loss, dev_loss, dev_uar, lr, n_fit / seconds, seconds)
+    if dev_uar > progress.best["dev_uar"]:
+        progress.best = {"dev_uar": dev_uar, "epoch": epoch,
+                         "state_dict": {k: v.detach().cpu().clone() for k, v in t.net.state_dict().items()}}
+        progress.stale = 0
+    else:
+        progress.stale += 1
+
+
+def train_fold(sheet_path: str | os.PathLike, store_path: str | os.PathLike, fold: str, spec: dict,
+               out_dir: str | os.PathLike, **options) -> dict:
+    """:func:`train_fold_on` the samples of ``sheet_path`` and ``store_path`` (read for this fold alone)."""
+    return train_fold_on(TrainingData(sheet_path, store_path, spec["classes"]), fold, spec, out_dir, **options)
+
+
 def discard_resume(out_dir: str | os.PathLike) -> None:
-    """Remove a fold's ``resume.pt`` (there is none after :func:`train_fold` but with ``keep_resume``)."""
+    """Remove a fold's ``resume.pt`` (there is none after :func:`train_fold_on` but with ``keep_resume``)."""
     with contextlib.suppress(FileNotFoundError):
         (Path(out_dir) / "resume.pt").unlink()

@@ -21,7 +21,8 @@ from deepself.export import add_parser, export_checkpoint
 from deepself.io.ingest import ingest
 from deepself.io.sheet import build_sheet, read_sheet, write_sheet
 from deepself.models import create_model, list_models
-from deepself.predict import load_checkpoint, model_input, predict
+from deepself.inference import load_checkpoint
+from deepself.predict import model_input, predict
 from deepself.signal import features
 from deepself.signal.stages import feature_store, filter_store
 from deepself.train import train_fold

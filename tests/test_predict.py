@@ -27,7 +27,8 @@ from deepself.fusion import late_fusion
 from deepself.io.ingest import ingest
 from deepself.io.sheet import build_sheet, read_sheet, write_sheet
 from deepself.io.store import open_store
-from deepself.predict import add_parser, load_checkpoint, model_input, predict, samples_from
+from deepself.inference import load_checkpoint
+from deepself.predict import add_parser, model_input, predict, samples_from
 from deepself.signal.stages import feature_store, filter_store
 from deepself.train import train_fold
 
@@ -256,9 +257,7 @@ def test_resampled_audio_is_resampled_again(tmp_path):
         "models": {"fnn": {"arch": "fnn", "feature": "wave", "args": {"hidden": [4]}}},
     })
     checkpoint = load_checkpoint(R / "models" / "fnn" / "fold1" / "checkpoint.pt")
-    if "ingest" not in checkpoint["store_meta"]:
-        pytest.xfail("deepself/io/ingest.py does not record meta['ingest'] yet: without it the resampling of "
-                     "a store cannot be replayed")
+    assert "ingest" in checkpoint["store_meta"]
     ids, files = held_out(R, "1", "path")
     out = predict(R / "models" / "fnn" / "fold1" / "checkpoint.pt", pd.DataFrame({"path": files}))
     expected = pd.read_csv(R / "models" / "fnn" / "fold1" / "predictions.csv").set_index("id").loc[ids]
@@ -295,9 +294,6 @@ def test_command_refuses_files_and_sheet_together(experiment):
 
 
 def test_deepself_predict_subcommand(experiment, tmp_path):
-    listed = subprocess.run([sys.executable, "-m", "deepself", "--help"], capture_output=True, text=True, cwd=REPO)
-    if "predict" not in listed.stdout:
-        pytest.xfail("deepself/cli.py does not register `predict` yet (deepself.predict.add_parser)")
     ids, files = held_out(experiment, "2", "audio")
     result = subprocess.run([sys.executable, "-m", "deepself", "predict", str(experiment), *files, "--model", "fnn",
                              "--out", str(tmp_path / "p.csv")], capture_output=True, text=True, cwd=REPO)

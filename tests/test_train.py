@@ -12,7 +12,8 @@ import torch
 from deepself.config import validate_config
 from deepself.io.store import create_store, open_store
 from deepself.models import create_model
-from deepself.train import normalize, train_fold
+from deepself.inference import normalize
+from deepself.train import train_fold
 
 TRAIN_DEFAULTS = validate_config({"experiment": "t", "data": {"adapter": "digits"}, "features": {"f": {"kind": "raw"}},
                                   "models": {"m": {"arch": "fnn", "feature": "f"}}})["train"]
@@ -141,7 +142,7 @@ def test_killed_job_resumes_to_the_same_predictions(tmp_path):
         log = out_dir / "train.log"
         cmd = [sys.executable, "-m", "deepself", "--log", str(log), "train", "--sheet", str(tmp_path / "samples.csv"),
                "--input", str(tmp_path / "maps.h5"), "--fold", "1", "--spec", json.dumps(spec), "--threads", "1",
-               "--out-dir", str(out_dir)]
+               "--resume-every-s", "0", "--out-dir", str(out_dir)]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if kill_after_epoch is not None:
             deadline = time.time() + 300

@@ -70,15 +70,17 @@ def predictions(system, folds=FOLDS):
 
 
 def report_files():
-    names = ["summary.csv", "uar_per_fold.csv", "per_class.csv", "uar.png", "curves.png", "report.md"]
+    names = ["summary.csv", "uar_per_fold.csv", "per_class.csv", "comparisons.csv", "uar.png", "uar_ci.png",
+             "curves.png", "report.md"]
     return [f"{R}/report/{n}" for n in names] + [f"{R}/report/confusion_{s}.png" for s in SYSTEMS]
 
 
 def train_spec(model):
     spec = C["models"][model]
-    # folds_per_job only schedules jobs: outside the spec, a fold's resume state, checkpoint and
-    # params are the same whether its job trains one fold or several.
-    train = {k: v for k, v in spec["train"].items() if k != "folds_per_job"}
+    # These only schedule jobs and their resume writes: outside the spec, a fold's resume state,
+    # checkpoint and params are the same however its job is scheduled.
+    scheduling = ("folds_per_job", "threads", "gpu", "resume_every_s")
+    train = {k: v for k, v in spec["train"].items() if k not in scheduling}
     return as_json(
         {
             "name": model,

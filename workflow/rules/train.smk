@@ -1,9 +1,28 @@
+import glob
+
 # A job per model and fold; for a model with train.folds_per_job > 1, a job per model and group of
 # folds instead, which trains them in turn in one process (saving a job's start-up per fold) and
 # writes the same files. A rule's outputs cannot be a function of its wildcards, so each group of
 # folds has its own rule below; every output has exactly one rule, as each rule's model wildcard
 # takes only the models that it trains.
 FOLD_GROUPS = {}
+# CUDA devices of the machine that runs snakemake, seen without importing torch (seconds of DAG time).
+HAS_GPU = bool(glob.glob("/proc/driver/nvidia/gpus/*")) and os.environ.get("CUDA_VISIBLE_DEVICES") not in ("", "-1")
+
+
+def train_threads(wildcards):
+    return C["models"][wildcards.model]["train"]["threads"]
+
+
+def train_gpu(wildcards):
+    """Units of the `gpu` resource (train.gpu): auto = 1 with a GPU here, 0 on a CPU-only machine."""
+    gpu = C["models"][wildcards.model]["train"]["gpu"]
+    return int(HAS_GPU) if gpu == "auto" else gpu
+
+
+def resume_every_s(wildcards):
+    return C["models"][wildcards.model]["train"]["resume_every_s"]
+
 for _model in MODELS:
     if C["models"][_model]["train"]["folds_per_job"] > 1:
         for _folds in fold_groups(_model):
@@ -24,9 +43,10 @@ rule train:
     params:
         spec=lambda w: train_spec(w.model),
         out_dir=lambda w, output: os.path.dirname(output.predictions),
-    threads: 2
+        resume_every_s=resume_every_s,
+    threads: train_threads
     resources:
-        gpu=1,
+        gpu=train_gpu,
     conda:
         "../../environment.yml"
     log:
@@ -34,8 +54,9 @@ rule train:
     benchmark:
         f"{R}/benchmarks/train/{{model}}/fold{{fold}}.tsv"
     shell:
-        "deepself --log {log} train --sheet {input.sheet:q} --input {input.data:q} --fold {wildcards.fold}"
-        " --spec {params.spec:q} --threads {threads} --out-dir {params.out_dir:q}"
+        "deepself --log {log:q} train --sheet {input.sheet:q} --input {input.data:q} --fold {wildcards.fold:q}"
+        " --spec {params.spec:q} --threads {threads} --resume-every-s {params.resume_every_s}"
+        " --out-dir {params.out_dir:q}"
 
 
 for _folds, _models in FOLD_GROUPS.items():
@@ -60,9 +81,10 @@ for _folds, _models in FOLD_GROUPS.items():
             folds=list(_folds),
             spec=lambda w: train_spec(w.model),
             out_dirs=lambda w, output: [os.path.dirname(p) for p in output.predictions],
-        threads: 2
+            resume_every_s=resume_every_s,
+        threads: train_threads
         resources:
-            gpu=1,
+            gpu=train_gpu,
         conda:
             "../../environment.yml"
         log:
@@ -73,4 +95,4 @@ for _folds, _models in FOLD_GROUPS.items():
         shell:
             "deepself --log {log.job:q} train --sheet {input.sheet:q} --input {input.data:q}"
             " --fold {params.folds:q} --fold-log {log.folds:q} --spec {params.spec:q} --threads {threads}"
-            " --out-dir {params.out_dirs:q}"
+            " --resume-every-s {params.resume_every_s} --out-dir {params.out_dirs:q}"
