@@ -1,6 +1,6 @@
 """Models: import the families so that they register themselves."""
 
-from deepself.models import cnn, crnn, fnn, panns, rnn, vision  # noqa: F401
+from deepself.models import cnn, crnn, fnn, minirocket, panns, rnn, vision  # noqa: F401
 from deepself.models.registry import (create_model, hyperparameters, list_models, model_builder, model_inputs,
                                       summary)
 

@@ -1,0 +1,222 @@
+"""MiniRocket, the classical baseline, as a deepself model: a fitted transform plus a linear head.
+
+MiniRocket (Dempster, Schmidt & Webb, "MINIROCKET: A very fast (almost) deterministic transform
+for time series classification", KDD 2021) convolves the signal with 84 fixed kernels of length 9
+(weights -1 and 2) at a range of dilations and reads out the proportion of positive values (PPV)
+of each convolution against several biases. The biases, and for multichannel input the channels
+each kernel sums over, are drawn from the training data: :meth:`MiniRocket.fit_features` fits
+them with aeon's ``MiniRocket`` on the fit part of a fold. Everything fitted is kept as torch
+buffers (dilations, features per dilation, channel combinations, biases), so a checkpoint
+rebuilds the model for ``predict`` and ``export`` without pickles, and :meth:`forward_features`
+computes aeon's transform in torch from those arrays (the test suite compares both on random
+data). The head is one linear layer on the 84 x (features per kernel) PPVs; the trainer fits it
+as a probe (``train_mode = "probe"``: the transform runs once per sample, then the head learns
+from the features), so MiniRocket's class probabilities fuse with the deep models'.
+
+Signals of different lengths are zero-padded by ingest to one length (the longest, or
+``length_s``) before they reach the model; aeon's unequal-length MiniRocket is not used.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import torch
+from torch import nn
+
+from deepself.errors import DeepselfError
+from deepself.models.registry import register_model
+
+KERNEL_LENGTH = 9
+# The 84 kernels: the positions (of 9) that weigh 2; the other six weigh -1 (Dempster et al., 3.1.1).
+KERNELS = tuple(combinations(range(KERNEL_LENGTH), 3))
+
+
+def fit_dilations(n_times: int, n_features_per_kernel: int, max_dilations_per_kernel: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Dilations and the number of biases (features) of each, as MiniRocket chooses them.
+
+    Up to ``max_dilations_per_kernel`` dilations spaced exponentially from 1 to the largest whose
+    kernel still spans the signal, ``(n_times - 1) / 8``; the features of a kernel are shared out
+    among them, the smaller dilations taking the remainder (aeon's ``_fit_dilations``).
+
+    Returns
+    -------
+    dilations, n_features_per_dilation
+        int64 arrays of the same length.
+    """
+    n_dilations = min(n_features_per_kernel, max_dilations_per_kernel)
+    multiplier = n_features_per_kernel / n_dilations
+    max_exponent = np.log2((n_times - 1) / (KERNEL_LENGTH - 1))
+    dilations, counts = np.unique(np.logspace(0, max_exponent, n_dilations, base=2).astype(np.int32),
+                                  return_counts=True)
+    per_dilation = (counts * multiplier).astype(np.int32)
+    for i in range(n_features_per_kernel - int(per_dilation.sum())):
+        per_dilation[i % len(per_dilation)] += 1
+    return dilations.astype(np.int64), per_dilation.astype(np.int64)
+
+
+def _shift(x: torch.Tensor, offset: int) -> torch.Tensor:
+    """``out[..., t] = x[..., t + offset]``, zero where ``t + offset`` falls outside the signal."""
+    out = torch.zeros_like(x)
+    if offset >= 0:
+        out[..., : x.shape[-1] - offset] = x[..., offset:]
+    else:
+        out[..., -offset:] = x[..., :offset]
+    return out
+
+
+@register_model("minirocket", inputs=("1d",))
+class MiniRocket(nn.Module):
+    """MiniRocket features (multivariate) and a linear classifier on them.
+
+    Parameters
+    ----------
+    n_chans, n_freqs, n_times, n_outputs
+        Input geometry (signals only: ``n_freqs`` is None) and number of classes.
+    n_kernels
+        Number of features, rounded down to a multiple of 84 (at least 84), as aeon's
+        ``n_kernels``: 10,000 gives 9,996.
+    max_dilations_per_kernel
+        Most dilations per kernel (aeon's default, 32).
+
+    Notes
+    -----
+    Until :meth:`fit_features` has run, the biases are zero and every kernel sees channel 0 only;
+    the trainer calls it on the fit part of the fold before anything else uses the model.
+    """
+
+    train_mode = "probe"
+
+    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_kernels=10_000, max_dilations_per_kernel=32):
+        super().__init__()
+        if n_times < KERNEL_LENGTH:
+            raise DeepselfError(f"model arch minirocket: signals of {n_times} samples, MiniRocket's kernels "
+                                f"need at least {KERNEL_LENGTH}")
+        if n_kernels < len(KERNELS) or max_dilations_per_kernel < 1:
+            raise DeepselfError(f"model args n_kernels, max_dilations_per_kernel: {n_kernels}, "
+                                f"{max_dilations_per_kernel}; at least {len(KERNELS)} and 1")
+        self.n_kernels, self.max_dilations_per_kernel = n_kernels, max_dilations_per_kernel
+        dilations, per_dilation = fit_dilations(n_times, self.n_kernels // len(KERNELS), max_dilations_per_kernel)
+        n_combinations = len(KERNELS) * len(dilations)
+        self.n_features = len(KERNELS) * int(per_dilation.sum())
+        self.register_buffer("kernels", torch.tensor(KERNELS, dtype=torch.int64))
+        self.register_buffer("dilations", torch.from_numpy(dilations))
+        self.register_buffer("n_features_per_dilation", torch.from_numpy(per_dilation))
+        # Channels each (dilation, kernel) sums over, in aeon's order (float sums depend on it),
+        # padded to aeon's most channels per combination, min(n_chans, 9); the sizes say how many count.
+        self.register_buffer("combination_channels", torch.zeros(n_combinations, min(n_chans, 9), dtype=torch.int64))
+        self.register_buffer("combination_sizes", torch.ones(n_combinations, dtype=torch.int64))
+        self.register_buffer("biases", torch.zeros(self.n_features))
+        self.n_chans, self.n_times = n_chans, n_times
+        self.head = nn.Linear(self.n_features, n_outputs)
+
+    @torch.no_grad()
+    def fit_features(self, x: np.ndarray | torch.Tensor, seed: int) -> None:
+        """Fit the transform on the training signals ``x`` (N, C, T): aeon's MiniRocket, kept as buffers.
+
+        Only the fit part of a fold may be passed: the biases are quantiles of its convolutions.
+
+        Parameters
+        ----------
+        x
+            Training signals, as the model will see them (after normalisation).
+        seed
+            aeon's ``random_state``: which training signal and channels each kernel's biases come from.
+        """
+        from aeon.transformations.collection.convolution_based import MiniRocket as AeonMiniRocket
+
+        x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        if x.shape[1:] != (self.n_chans, self.n_times):
+            raise DeepselfError(f"model arch minirocket: fitted on signals of {x.shape[1:]}, built for "
+                                f"{(self.n_chans, self.n_times)}")
+        aeon = AeonMiniRocket(n_kernels=self.n_kernels, max_dilations_per_kernel=self.max_dilations_per_kernel,
+                              n_jobs=1, random_state=seed).fit(x.astype(np.float32))
+        sizes, channels, dilations, per_dilation, biases = aeon.parameters
+        if not (np.array_equal(dilations, self.dilations.numpy())
+                and np.array_equal(per_dilation, self.n_features_per_dilation.numpy())):
+            raise DeepselfError(f"model arch minirocket: aeon chose dilations {dilations.tolist()} "
+                                f"({per_dilation.tolist()} features each), this model was built for "
+                                f"{self.dilations.tolist()} ({self.n_features_per_dilation.tolist()})")
+        table = torch.zeros_like(self.combination_channels)
+        ends = np.cumsum(sizes)
+        for combination, (end, size) in enumerate(zip(ends, sizes)):
+            table[combination, :size] = torch.from_numpy(channels[end - size : end].astype(np.int64))
+        self.combination_channels.copy_(table)
+        self.combination_sizes.copy_(torch.from_numpy(sizes.astype(np.int64)))
+        self.biases.copy_(torch.from_numpy(biases))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """MiniRocket's PPV features of signals (B, C, T): (B, n_features) float32, in aeon's order.
+
+        Computed with aeon's float32 operations in aeon's order, so that a convolution value that
+        equals a bias compares the same way here. Memory: two (84, B, C, T) buffers, reused for
+        every dilation; the caller's batch size bounds them.
+        """
+        x = x.float()
+        batch, n_chans, n_times = x.shape
+        alpha, gamma = -x, x + x + x  # weights -1 everywhere, +3 more where a kernel weighs 2
+        n = len(KERNELS)
+        # Buffers written in place for every dilation: a fresh (84, B, C, T) tensor per step costs
+        # more in page faults than the arithmetic.
+        conv = x.new_empty(n, batch, n_chans, n_times)
+        above = x.new_empty(n, batch, n_times)
+        kernel = torch.arange(n, device=x.device)
+        out, feature, combination = [], 0, 0
+        for j, (dilation, n_per_kernel) in enumerate(zip(self.dilations.tolist(),
+                                                         self.n_features_per_dilation.tolist())):
+            offsets = [(i - KERNEL_LENGTH // 2) * dilation for i in range(KERNEL_LENGTH)]
+            c_alpha = alpha
+            for offset in offsets:
+                if offset:
+                    c_alpha = c_alpha + _shift(alpha, offset)
+            c_gamma = torch.stack([_shift(gamma, offset) for offset in offsets])  # (9, B, C, T)
+            # KERNELS is lexicographic: kernels (a, b, c) with the same a and b are consecutive and
+            # take c = b + 1, ..., 8, so each (a, b) adds c_gamma[b + 1:] to a block in one step.
+            # Sums in aeon's order: ((c_alpha + g_a) + g_b) + g_c.
+            start = 0
+            for a, b in combinations(range(KERNEL_LENGTH - 1), 2):
+                end = start + KERNEL_LENGTH - 1 - b
+                conv[start:end] = c_gamma[a]
+                conv[start:end] += c_alpha
+                conv[start:end] += c_gamma[b]
+                conv[start:end] += c_gamma[b + 1 :]
+                start = end
+            channels = self.combination_channels[combination : combination + n]
+            sizes = self.combination_sizes[combination : combination + n]
+            if n_chans == 1:
+                summed = conv[:, :, 0]
+            else:
+                summed = conv[kernel, :, channels[:, 0]]  # (84, B, T)
+                for slot in range(1, channels.shape[1]):
+                    picked = conv[kernel, :, channels[:, slot]]
+                    summed = summed + torch.where((slot < sizes)[:, None, None], picked, 0.0)
+            # Every other kernel (alternating with the dilation) reads only the part of the signal it
+            # covers without padding, as MiniRocket does; -inf there never exceeds a bias.
+            padding = (KERNEL_LENGTH - 1) * dilation // 2
+            cropped = slice((j + 1) % 2, None, 2)
+            summed[cropped, :, :padding] = -torch.inf
+            summed[cropped, :, n_times - padding :] = -torch.inf
+            length = torch.full((n, 1), float(n_times), dtype=torch.float64, device=x.device)
+            length[cropped] = n_times - 2 * padding
+            biases = self.biases[feature : feature + n * n_per_kernel].view(n, n_per_kernel)
+            # Comparing into a float32 buffer and summing is several times faster than summing
+            # booleans; counts below 2**24 add up exactly in float32.
+            ppv = [torch.gt(summed, biases[:, f, None, None], out=above).sum(-1).to(torch.float64) / length
+                   for f in range(n_per_kernel)]
+            out.append(torch.stack(ppv, dim=2).float().permute(1, 0, 2).reshape(batch, -1))
+            feature += n * n_per_kernel
+            combination += n
+        return torch.cat(out, dim=1)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Class scores of MiniRocket features (``pre_logits``: the features themselves, as timm's heads)."""
+        return x if pre_logits else self.head(x)
+
+    def get_classifier(self) -> nn.Linear:
+        """The linear layer on the features, which a probe fits (a logistic regression folded into it)."""
+        return self.head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))

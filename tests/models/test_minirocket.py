@@ -1,0 +1,88 @@
+"""MiniRocket as a model: its torch transform equals aeon's, its fitted state is all tensors, it reloads."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from deepself.errors import DeepselfError
+from deepself.models import create_model
+from deepself.models.minirocket import KERNELS, fit_dilations
+
+aeon_minirocket = pytest.importorskip("aeon.transformations.collection.convolution_based").MiniRocket
+
+
+def _signals(n, n_chans, n_times, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_times) / n_times
+    return (np.sin(2 * np.pi * rng.uniform(1, 8, (n, n_chans, 1)) * t)
+            + 0.5 * rng.standard_normal((n, n_chans, n_times))).astype(np.float32)
+
+
+@pytest.mark.parametrize("n_chans,n_times,n_kernels", [(1, 300, 10_000), (3, 120, 840), (11, 64, 500), (2, 9, 84)])
+def test_torch_transform_equals_aeons(n_chans, n_times, n_kernels):
+    """Tolerance: none needed here (the same float32 operations in the same order); allowed are a
+    1e-4 share of features that differ, each by at most 2 / n_times (a convolution value on the
+    other side of its bias, should another CPU round one differently)."""
+    x = _signals(12, n_chans, n_times)
+    model = create_model("minirocket", n_chans=n_chans, n_freqs=None, n_times=n_times, n_outputs=3,
+                         n_kernels=n_kernels)
+    model.fit_features(x[:6], seed=7)
+    reference = aeon_minirocket(n_kernels=n_kernels, random_state=7, n_jobs=1).fit(x[:6]).transform(x)
+    ours = model.forward_features(torch.from_numpy(x)).numpy()
+    assert ours.shape == reference.shape == (12, model.n_features)
+    differ = ours != reference
+    assert differ.mean() <= 1e-4
+    assert np.abs(ours - reference).max() <= 2 / n_times
+    assert 0 < ours.mean() < 1  # proportions, neither all 0 nor all 1
+
+
+def test_feature_count_and_dilations_follow_aeon():
+    model = create_model("minirocket", n_chans=1, n_freqs=None, n_times=4097, n_outputs=5)
+    assert model.n_features == 9_996 == 84 * (10_000 // 84)
+    assert model.kernels.shape == (84, 3) and len(KERNELS) == 84
+    dilations, per_dilation = fit_dilations(4097, 119, 32)
+    assert dilations[0] == 1 and dilations[-1] == 512 == (4097 - 1) // 8  # the kernel spans the signal
+    assert per_dilation.sum() == 119 and (np.diff(dilations) > 0).all()
+
+
+def test_biases_come_from_the_signals_it_is_fitted_on():
+    x = _signals(8, 2, 100)
+    a = create_model("minirocket", n_chans=2, n_freqs=None, n_times=100, n_outputs=2, n_kernels=168)
+    b = create_model("minirocket", n_chans=2, n_freqs=None, n_times=100, n_outputs=2, n_kernels=168)
+    a.fit_features(x, seed=0)
+    b.fit_features(10 * x, seed=0)
+    assert torch.allclose(10 * a.biases, b.biases, rtol=1e-5, atol=1e-4)  # quantiles scale with the signal
+    assert not torch.equal(a.biases, torch.zeros_like(a.biases))
+    sizes = a.combination_sizes
+    assert ((sizes >= 1) & (sizes <= 2)).all()
+    with pytest.raises(DeepselfError, match="fitted on signals of"):
+        a.fit_features(x[:, :1], seed=0)
+
+
+def test_fitted_state_is_tensors_that_rebuild_the_same_model():
+    x = _signals(10, 3, 80)
+    torch.manual_seed(0)
+    model = create_model("minirocket", n_chans=3, n_freqs=None, n_times=80, n_outputs=4, n_kernels=252).eval()
+    model.fit_features(x[:5], seed=1)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)  # no pickled objects: tensors only
+    assert {"biases", "dilations", "n_features_per_dilation", "combination_channels", "combination_sizes",
+            "kernels", "head.weight", "head.bias"} == set(state)
+    rebuilt = create_model("minirocket", n_chans=3, n_freqs=None, n_times=80, n_outputs=4, n_kernels=252).eval()
+    rebuilt.load_state_dict(state)
+    signals = torch.from_numpy(x)
+    assert torch.equal(rebuilt.forward_features(signals), model.forward_features(signals))
+    assert torch.equal(rebuilt(signals), model(signals))
+    assert torch.equal(model(signals), model.get_classifier()(model.forward_head(model.forward_features(signals),
+                                                                                  pre_logits=True)))
+
+
+def test_too_short_signals_and_too_few_kernels_are_refused():
+    with pytest.raises(DeepselfError, match="at least 9"):
+        create_model("minirocket", n_chans=1, n_freqs=None, n_times=8, n_outputs=2)
+    with pytest.raises(DeepselfError, match="n_kernels"):
+        create_model("minirocket", n_chans=1, n_freqs=None, n_times=64, n_outputs=2, n_kernels=50)
