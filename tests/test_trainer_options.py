@@ -1,0 +1,158 @@
+"""The trainer's GPU options run on the CPU, and resume.pt is written when it should be and only then.
+
+No machine that runs these tests has a GPU, so ``precision: bf16`` (CPU autocast), ``channels_last``,
+``compile`` and the whole-fold-on-the-device path (the CPU as the device) are proven here: each
+trains a fold, its predictions are finite, and the checkpoint rebuilt through the inference module
+reproduces them with the same forward context.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from deepself.inference import Forward, build_model, load_checkpoint, predict_proba
+from deepself.io.store import create_store, open_store
+from deepself.train import TrainingData, train_fold, train_fold_on
+
+from test_train import TRAIN_DEFAULTS, _spec, _write_maps, task  # noqa: F401 (task is a fixture)
+
+
+def _reproduce(out_dir, store_path):
+    """Predictions of the rebuilt checkpoint with the fold's own forward context, and those it wrote."""
+    ckpt = load_checkpoint(out_dir / "checkpoint.pt")
+    model = build_model(ckpt, out_dir / "checkpoint.pt")
+    preds = pd.read_csv(out_dir / "predictions.csv")
+    with open_store(store_path) as store:
+        x = torch.from_numpy(store.read(list(preds["id"])))
+    forward = Forward.for_training(ckpt["train"], ckpt["normalize"], x.ndim - 1)
+    forward.prepare(model)
+    return predict_proba(model, x, forward, 16).numpy(), preds.filter(like="p_").to_numpy(), forward
+
+
+@pytest.mark.parametrize("option", [
+    pytest.param({"precision": "bf16"}, id="bf16"),
+    pytest.param({"channels_last": True}, id="channels_last"),
+    pytest.param({"precision": "bf16", "channels_last": True}, id="bf16_channels_last"),
+    pytest.param({"compile": True}, id="compile"),
+])
+def test_gpu_option_trains_on_the_cpu(task, option):
+    spec = _spec("cnn2d", epochs=2, device="cpu", **option)
+    result = train_fold(task / "samples.csv", task / "maps.h5", "2", spec, task / "m")
+    assert result["precision"] == ("bf16" if option.get("precision") == "bf16" else "fp32")
+    assert result["device"] == "cpu"
+    reproduced, written, forward = _reproduce(task / "m", task / "maps.h5")
+    assert np.isfinite(written).all() and np.allclose(written.sum(1), 1, atol=1e-4)
+    assert forward.channels_last == bool(option.get("channels_last"))
+    np.testing.assert_allclose(reproduced, written, atol=1e-5)
+
+
+def test_whole_fold_on_the_device_with_the_cpu_as_device(task):
+    """Inputs and labels live where the model does, and a second fold of the job reuses them."""
+    spec = _spec("fnn", epochs=2, device="cpu")
+    data = TrainingData(task / "samples.csv", task / "maps.h5", None)
+    first = train_fold_on(data, "1", spec, task / "f1")
+    x_before = data.x
+    second = train_fold_on(data, "2", spec, task / "f2")
+    assert data.x is x_before and data.x.device == torch.device("cpu")
+    # the job that read the data once gives what a job per fold gives
+    alone = train_fold(task / "samples.csv", task / "maps.h5", "2", spec, task / "alone")
+    folds = pd.read_csv(task / "samples.csv", dtype=str)["fold"]
+    assert (first["n_test"], second["n_test"]) == ((folds == "1").sum(), (folds == "2").sum())
+    pd.testing.assert_frame_equal(pd.read_csv(task / "f2" / "predictions.csv"),
+                                  pd.read_csv(task / "alone" / "predictions.csv"))
+    assert alone["test_uar"] == second["test_uar"]
+
+
+def test_resume_is_written_on_its_interval_only(task, caplog):
+    spec = _spec("fnn", epochs=4)
+    with caplog.at_level(logging.INFO, logger="deepself.train"):
+        train_fold(task / "samples.csv", task / "maps.h5", "1", spec, task / "rare", resume_every_s=3600)
+    assert not [r for r in caplog.records if "wrote resume.pt" in r.getMessage()]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="deepself.train"):
+        train_fold(task / "samples.csv", task / "maps.h5", "1", spec, task / "kept", resume_every_s=3600,
+                   keep_resume=True)
+    writes = [r.getMessage() for r in caplog.records if "wrote resume.pt" in r.getMessage()]
+    assert writes == [writes[0]] and "after epoch 4 " in writes[0], "once, after the last epoch"
+    assert (task / "kept" / "resume.pt").exists()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="deepself.train"):
+        train_fold(task / "samples.csv", task / "maps.h5", "1", spec, task / "every", resume_every_s=0)
+    assert len([r for r in caplog.records if "wrote resume.pt" in r.getMessage()]) == 4
+    assert not (task / "every" / "resume.pt").exists(), "removed once the fold's outputs are written"
+
+
+def test_resume_of_other_data_is_not_continued(task, caplog):
+    """A resume.pt left by a run on data that changed since (same ids, shapes and spec) starts over."""
+    spec = _spec("fnn", epochs=3)
+    train_fold(task / "samples.csv", task / "maps.h5", "1", spec, task / "a", resume_every_s=0, keep_resume=True)
+    with caplog.at_level(logging.INFO, logger="deepself.train"):
+        train_fold(task / "samples.csv", task / "maps.h5", "1", spec, task / "a", resume_every_s=0)
+    assert any("resuming after epoch 3" in r.getMessage() for r in caplog.records)
+
+    train_fold(task / "samples.csv", task / "maps.h5", "1", spec, task / "b", resume_every_s=0, keep_resume=True)
+    _write_maps(task / "maps.h5", (2, 8, 12), band=2, seed=7)  # same ids and shape, other content
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="deepself.train"):
+        train_fold(task / "samples.csv", task / "maps.h5", "1", spec, task / "b", resume_every_s=0)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("ignoring" in m and "other data" in m for m in messages)
+    assert not any("resuming" in m for m in messages)
+    assert len(pd.read_csv(task / "b" / "history.csv")) == 3
+
+
+def test_sigterm_writes_resume_and_the_rerun_ends_as_an_uninterrupted_run(tmp_path):
+    """SIGTERM (SLURM's warning before pre-emption) mid-training: resume.pt is written although its
+    interval is far off, the job exits non-zero, and the rerun continues to the uninterrupted result."""
+    rng = np.random.default_rng(1)
+    n = 240
+    labels = np.arange(n) % 4
+    x = rng.normal(size=(n, 1, 16, 48)).astype(np.float32)
+    for i, c in enumerate(labels):
+        x[i, 0, 4 * c : 4 * c + 4] += 1.0
+    ids = [f"s{i:03d}" for i in range(n)]
+    with create_store(tmp_path / "maps.h5", n, x.shape[1:], {"kind": "signal", "layout": "CFT"}) as w:
+        w.write(ids, x)
+    pd.DataFrame({"id": ids, "label": labels.astype(str), "fold": [str(i // 4 % 2 + 1) for i in range(n)]}).to_csv(
+        tmp_path / "samples.csv", index=False)
+    spec = _spec("cnn2d", epochs=6, batch_size=16, scheduler="cosine")
+    spec["args"] = {"channels": [16, 16], "pool": [2, 2], "dropout": 0.3}
+
+    def run(out_dir, term_after_epoch=None):
+        log = out_dir / "train.log"
+        cmd = [sys.executable, "-m", "deepself", "--log", str(log), "train", "--sheet", str(tmp_path / "samples.csv"),
+               "--input", str(tmp_path / "maps.h5"), "--fold", "1", "--spec", json.dumps(spec), "--threads", "1",
+               "--resume-every-s", "3600", "--out-dir", str(out_dir)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if term_after_epoch is not None:
+            deadline = time.time() + 300
+            while time.time() < deadline and proc.poll() is None:
+                if log.exists() and f"epoch {term_after_epoch:3d}/" in log.read_text():
+                    os.kill(proc.pid, signal.SIGTERM)
+                    break
+                time.sleep(0.02)
+        _, err = proc.communicate(timeout=300)
+        return proc.returncode, err.decode()
+
+    code, err = run(tmp_path / "whole")
+    assert code == 0, err
+    code, err = run(tmp_path / "stopped", term_after_epoch=2)
+    assert code != 0 and "stopped by SIGTERM" in err
+    assert (tmp_path / "stopped" / "resume.pt").exists()
+    assert not (tmp_path / "stopped" / "predictions.csv").exists()
+    code, err = run(tmp_path / "stopped")
+    assert code == 0, err
+    assert "resuming after epoch" in (tmp_path / "stopped" / "train.log").read_text()
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / "predictions.csv"),
+                                  pd.read_csv(tmp_path / "stopped" / "predictions.csv"))
