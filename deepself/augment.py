@@ -2,7 +2,8 @@
 
 Which augmentations apply follows the layout of the store the model learns from: time/frequency
 masking (SpecAugment, Park et al. 2019) for maps (C, F, T); random shift and gain for signals
-(C, T); flips and padded crops for images (C, H, W); mixup (Zhang et al. 2018) for all. Every
+(C, T); flips and padded crops for images (C, H, W); mixup (Zhang et al. 2018) for all. One that
+does not fit the input stops training (the config check stops it before any job). Every
 random draw comes from the generator passed in, so a resumed run draws what an uninterrupted one
 would. Development and held-out samples are never augmented.
 """
@@ -11,6 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
+from deepself.config import AUGMENT_LAYOUTS, unfit_augmentations
+from deepself.errors import DeepselfError
 
 
 def _uniform(n: int, generator: torch.Generator, device) -> torch.Tensor:
@@ -82,8 +86,20 @@ def _beta(alpha: float, n: int, generator: torch.Generator) -> np.ndarray:
     return np.random.default_rng(seed).beta(alpha, alpha, n).astype(np.float32)
 
 
-def augment(x: torch.Tensor, layout: str, spec: dict, generator: torch.Generator) -> torch.Tensor:
-    """Apply the augmentations of ``spec`` (the ``train.augment`` config) that fit ``layout``."""
+def augment(x: torch.Tensor, layout: str | None, spec: dict, generator: torch.Generator) -> torch.Tensor:
+    """Apply the augmentations of ``spec`` (the ``train.augment`` config) to a batch of ``layout``.
+
+    Raises
+    ------
+    DeepselfError
+        If an augmentation that is switched on does not fit ``layout`` (see
+        :func:`deepself.config.unfit_augmentations`):
+        skipping it would train without it while the config says otherwise.
+    """
+    wrong = unfit_augmentations(spec, layout)
+    if wrong:
+        raise DeepselfError(f"config key train.augment.{wrong[0]}: does not apply to {AUGMENT_LAYOUTS[layout]}, the "
+                            "model's input; remove it from this model's train.augment")
     if layout == "CFT" and spec["specaugment"]:
         x = spec_augment(x, generator, **spec["specaugment"])
     if layout == "CT":

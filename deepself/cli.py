@@ -113,8 +113,11 @@ def _report(args):
 
 def _check_config(args):
     from deepself.config import load_config
+    from deepself.io.sheet import preflight
 
     config = load_config(args.config)
+    # the checks the workflow runs on the samples before any job (sheet, files, classes, folds)
+    preflight(config["data"], config["cv"])
     print(json.dumps(config, indent=2) if args.show else f"{args.config}: valid")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -36,6 +37,34 @@ def _fill_defaults(validator, properties, instance, schema):
             if isinstance(sub, dict) and "default" in sub and key not in instance:
                 instance[key] = copy.deepcopy(sub["default"])
     yield from jsonschema.Draft7Validator.VALIDATORS["properties"](validator, properties, instance, schema)
+
+
+# Layouts of the stores models learn from, by feature kind, and the augmentations
+# (``train.augment`` keys) that fit each; None is a probe's embeddings (see deepself.augment).
+FEATURE_LAYOUTS = {"raw": "CT", "image": "CHW", "spectrogram": "CFT", "logmel": "CFT", "scalogram": "CFT"}
+AUGMENT_FITS = {"CFT": ("specaugment",), "CT": ("shift", "gain_db"), "CHW": ("flip", "crop_pad")}
+AUGMENT_LAYOUTS = {"CFT": "feature maps (channels, frequency, time)", "CT": "signals (channels, time)",
+                   "CHW": "images (channels, height, width)", None: "a probe's embeddings"}
+
+
+def unfit_augmentations(spec: dict, layout: str | None) -> list[str]:
+    """The augmentations switched on in ``spec`` (``train.augment``) that cannot apply to ``layout``.
+
+    Parameters
+    ----------
+    spec : dict
+        The validated ``train.augment`` settings.
+    layout : {"CFT", "CT", "CHW", None}
+        Layout of the model's input; None for a probe's embeddings, which are computed once from
+        the samples and so cannot be augmented batch by batch (mixup, which mixes any input, can).
+
+    Returns
+    -------
+    list of str
+        Their keys, in the order of :data:`AUGMENT_FITS`.
+    """
+    on = [key for keys in AUGMENT_FITS.values() for key in keys if spec.get(key)]
+    return [key for key in on if key not in AUGMENT_FITS.get(layout, ())]
 
 
 def load_schema(path: str | os.PathLike = SCHEMA) -> dict:
@@ -104,6 +133,7 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
         raise DeepselfError(_describe(_deepest(errors[0])))
 
     train_schema = {**schema["definitions"]["train"], "definitions": schema["definitions"]}
+    own_augment = {name for name, model in config["models"].items() if "augment" in model["train"]}
     for name, model in config["models"].items():
         merged = {**config["train"], **model["train"]}
         for error in _DefaultFilling(train_schema).iter_errors(merged):
@@ -113,7 +143,39 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
             raise DeepselfError(_describe(error))
         model["train"] = merged
     _check_references(config)
+    _resolve_augment(config, own_augment, schema)
     return config
+
+
+def _resolve_augment(config: dict, own: set[str], schema: dict) -> None:
+    """Give each model the augmentations that fit its input; refuse those that cannot.
+
+    A model's own ``train.augment`` must fit its input. The top-level one is every model's
+    default: each model keeps the augmentations that fit it and the others are switched off in
+    its validated config (``deepself check-config --show`` lists them), but one that fits no
+    model at all is refused.
+    """
+    off = {k: v["default"] for k, v in schema["definitions"]["train"]["properties"]["augment"]["properties"].items()}
+    used: set[str] = set()
+    for name, model in config["models"].items():
+        kind = config["features"][model["feature"]]["kind"]
+        layout = None if model["args"].get("train_mode") == "probe" else FEATURE_LAYOUTS[kind]
+        augment = model["train"]["augment"]
+        wrong = unfit_augmentations(augment, layout)
+        if wrong and name in own:
+            raise DeepselfError(
+                f"config key models.{name}.train.augment.{wrong[0]}: does not apply to {AUGMENT_LAYOUTS[layout]}, "
+                f"what model {name} learns from (feature {model['feature']!r}); remove it"
+            )
+        if name not in own:
+            used |= {k for k in AUGMENT_FITS.get(layout, ()) if augment.get(k)}
+            model["train"]["augment"] = {**augment, **{k: off[k] for k in wrong}}
+    top = [k for keys in AUGMENT_FITS.values() for k in keys if config["train"]["augment"].get(k)]
+    unused = [k for k in top if k not in used and len(own) < len(config["models"])]
+    if unused:
+        raise DeepselfError(f"config key train.augment.{unused[0]}: applies to none of the models (it fits "
+                            f"{' and '.join(AUGMENT_LAYOUTS[l] for l, keys in AUGMENT_FITS.items() if unused[0] in keys)}"
+                            "); remove it")
 
 
 def _check_references(config: dict) -> None:
@@ -146,11 +208,68 @@ def _check_references(config: dict) -> None:
                 raise DeepselfError(f"config key fusions.{name}.models: {model!r} is not a model")
         if name in config["models"]:
             raise DeepselfError(f"config key fusions.{name}: a model has the same name")
+    for name, model in config["models"].items():
+        hp = model["train"]
+        if config["cv"]["dev_fraction"] == 0 and (hp["patience"] or hp["scheduler"] == "plateau"):
+            what = "patience" if hp["patience"] else "scheduler"
+            raise DeepselfError(f"config key models.{name}.train.{what}: needs a development split, and "
+                                "cv.dev_fraction is 0; set cv.dev_fraction above 0 or leave it out")
     adapter, data = config["data"]["adapter"], config["data"]
     if adapter == "sheet" and not data["sheet"]:
         raise DeepselfError("config key data.sheet: missing (required when data.adapter is sheet)")
     if adapter in ("esc10", "bonn", "imagefolder", "aeon") and not data["root"]:
         raise DeepselfError(f"config key data.root: missing (required when data.adapter is {adapter})")
+    if "{" in config["results"] or "}" in config["results"]:
+        # Snakemake reads braces in a path as wildcards.
+        raise DeepselfError(f"config key results: {config['results']!r} holds a brace; name the folder without {{ }}")
+    _check_signal_settings(config)
+
+
+def known_rate(modality: dict) -> float | None:
+    """The sample rate a modality's signals will have, if the config alone decides it.
+
+    ``resample`` decides it; else ``sample_rate`` does for sensor files (audio files carry their
+    own rate, which the config does not know; with kind auto the files' types decide).
+    """
+    if modality["resample"]:
+        return float(modality["resample"])
+    if modality["kind"] == "sensor" and modality["sample_rate"]:
+        return float(modality["sample_rate"])
+    return None
+
+
+def _check_signal_settings(config: dict) -> None:
+    """The checks of band-pass and feature settings that the config and a known rate decide, before any job."""
+    modalities = config["data"]["modalities"]
+    for name, modality in modalities.items():
+        key = f"data.modalities.{name}"
+        if modality["kind"] == "sensor" and not modality["sample_rate"]:
+            raise DeepselfError(f"config key {key}.sample_rate: missing; sensor files (text tables, .npy) carry no "
+                                "sample rate, set it in Hz")
+        band = (modality["filter"] or {}).get("band")
+        if band is None:
+            continue
+        if not 0 < band[0] < band[1]:
+            raise DeepselfError(f"config key {key}.filter.band: [{band[0]:g}, {band[1]:g}] Hz is not a band with "
+                                "0 < low < high; give [low, high]")
+        rate = known_rate(modality)
+        if rate is not None:
+            # scipy is loaded only when a filter can be checked: parsing the workflow stays light
+            from deepself.signal.filtering import check_band
+
+            check_band(rate, band, modality["filter"]["order"], key=f"config key {key}.filter")
+    for name, feature in config["features"].items():
+        modality = modalities[feature["modality"]]
+        rate = known_rate(modality)
+        if feature["kind"] in ("raw", "image") or rate is None:
+            continue
+        from deepself.signal.features import check_params
+
+        # Without length_s the length is known only after ingest: the checks that need it
+        # (n_fft against the length) wait for the feature stage, the others run now.
+        n_samples = round(modality["length_s"] * rate) if modality["length_s"] else sys.maxsize
+        params = {k: v for k, v in feature.items() if k not in ("kind", "modality")}
+        check_params(feature["kind"], params, rate, n_samples, f"config key features.{name}")
 
 
 def load_config(path: str | os.PathLike) -> dict:
@@ -161,7 +280,11 @@ def load_config(path: str | os.PathLike) -> dict:
     except OSError as err:
         raise DeepselfError(f"{path}: cannot read config ({err.strerror})") from None
     except yaml.YAMLError as err:
-        raise DeepselfError(f"{path}: not valid YAML ({err})") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = " ".join(str(getattr(err, "problem", None) or err).split())
+        hint = "; indent with spaces, YAML allows no tabs" if "'\\t'" in problem else ""
+        raise DeepselfError(f"{path}: {where}not valid YAML ({problem}){hint}") from None
     if not isinstance(raw, dict):
         raise DeepselfError(f"{path}: a config must be a mapping of keys to values")
     return validate_config(raw)

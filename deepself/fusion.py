@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,36 @@ def late_fusion(probabilities: list[np.ndarray], weights: list[float] | None = N
     return np.tensordot(w / w.sum(), stack, axes=1)
 
 
+def check_probabilities(frame: pd.DataFrame, columns: list[str], path) -> None:
+    """Raise unless ``frame`` has class probability columns, each cell a finite number.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Predictions with ``id``, ``fold`` and ``p_<class>`` columns.
+    columns : list of str
+        Its ``p_<class>`` columns.
+    path
+        The file the predictions come from or go to, named in the error.
+
+    Raises
+    ------
+    DeepselfError
+        Naming the file, the model (its folder), the fold and the first sample with an empty or
+        non-finite probability.
+    """
+    if not columns:
+        raise DeepselfError(f"{path}: holds no class probabilities (no p_<class> columns); train the model again")
+    values = frame[columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values).all(axis=1)
+    if bad.any():
+        row = frame[bad].iloc[0]
+        model = Path(path).parent.parent.name
+        raise DeepselfError(f"{path}: model {model!r}, fold {row['fold']!r}, sample {row['id']!r}: a class probability "
+                            "is empty or not finite; look at that sample's input (a NaN or overflowing value) and "
+                            "train the model again")
+
+
 def fuse_fold(prediction_paths: list[str], summary_paths: list[str], method: str,
               out: str | os.PathLike) -> pd.DataFrame:
     """Fuse the ``predictions.csv`` of several models for one fold into ``out``.
@@ -31,6 +62,8 @@ def fuse_fold(prediction_paths: list[str], summary_paths: list[str], method: str
     frames = [pd.read_csv(p, dtype={"id": str, "fold": str, "label": str, "pred": str}) for p in prediction_paths]
     first = frames[0]
     columns = [c for c in first.columns if c.startswith("p_")]
+    for path, frame in zip(prediction_paths, frames):
+        check_probabilities(frame, [c for c in frame.columns if c.startswith("p_")], path)
     for path, frame in zip(prediction_paths[1:], frames[1:]):
         if [c for c in frame.columns if c.startswith("p_")] != columns:
             raise DeepselfError(f"{path}: classes differ from {prediction_paths[0]}; fused models must share classes")
@@ -39,12 +72,13 @@ def fuse_fold(prediction_paths: list[str], summary_paths: list[str], method: str
     frames = [f.set_index("id").loc[first["id"]] for f in frames]
     weights = None
     if method == "weighted":
-        weights = [json.loads(open(p).read())["dev_uar"] for p in summary_paths]
+        weights = [json.loads(Path(p).read_text())["dev_uar"] for p in summary_paths]
     proba = late_fusion([f[columns].to_numpy() for f in frames], weights)
     classes = [c[2:] for c in columns]
     fused = pd.DataFrame({"id": first["id"], "fold": first["fold"], "label": first["label"],
                           "pred": [classes[i] for i in proba.argmax(1)]})
     fused[columns] = proba
+    check_probabilities(fused, columns, out)
     with atomic_path(out) as tmp:
         fused.to_csv(tmp, index=False)
     return fused

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from deepself.augment import flip_and_crop, mixup, shift_and_gain, spec_augment
+from deepself.augment import augment, flip_and_crop, mixup, shift_and_gain, spec_augment
+from deepself.errors import DeepselfError
 
 
 def gen(seed=0):
@@ -27,7 +28,8 @@ def test_shift_keeps_the_samples_and_gain_stays_in_range():
     shifted = shift_and_gain(x, gen(), shift=0.2)
     for b in range(8):
         assert torch.allclose(torch.sort(shifted[b, 0]).values, torch.sort(x[b, 0]).values)
-        k = next(k for k in range(-10, 11) if torch.allclose(torch.roll(x[b], k, -1), shifted[b]))
+        # every circular shift is tried: the one found must be within 0.2 of the 50 samples
+        k = next(k for k in range(-25, 25) if torch.allclose(torch.roll(x[b], k, -1), shifted[b]))
         assert abs(k) <= 10
     gained = shift_and_gain(x, gen(), gain_db=6.0)
     ratio = (gained / x).flatten(1)
@@ -50,11 +52,36 @@ def test_flip_and_crop_move_pixels_not_values():
 
 
 def test_mixup_is_a_convex_combination():
-    x = torch.randn(10, 4)
-    t = torch.nn.functional.one_hot(torch.arange(10) % 3, 3).float()
+    """Each mixed sample is lam * x[i] + (1 - lam) * x[j], its target the same mix of t[i] and t[j]."""
+    x = torch.randn(10, 4, dtype=torch.float64)
+    t = torch.nn.functional.one_hot(torch.arange(10) % 3, 3).double()
     xm, tm = mixup(x, t, gen(), alpha=0.4)
     np.testing.assert_allclose(tm.sum(1), 1.0, rtol=1e-6)
-    assert (tm >= 0).all() and not torch.equal(xm, x)
+    assert not torch.equal(xm, x)
+    for i in range(10):
+        fits = []
+        for j in range(10):
+            d = x[i] - x[j]
+            lam = 1.0 if j == i else float((xm[i] - x[j]) @ d / (d @ d))
+            mixed = lam * x[i] + (1 - lam) * x[j]
+            target = lam * t[i] + (1 - lam) * t[j]
+            fits.append(-1e-6 <= lam <= 1 + 1e-6 and torch.allclose(xm[i], mixed, atol=1e-5)
+                        and torch.allclose(tm[i], target, atol=1e-5))
+        assert any(fits), f"sample {i} is no convex combination of two samples with their targets"
+
+
+@pytest.mark.parametrize("layout, spec, key", [
+    ("CT", {"specaugment": {"freq_masks": 1}}, "specaugment"),
+    ("CFT", {"shift": 0.1}, "shift"),
+    ("CHW", {"gain_db": 3.0}, "gain_db"),
+    ("CT", {"flip": True}, "flip"),
+    (None, {"crop_pad": 2}, "crop_pad"),
+])
+def test_an_augmentation_that_does_not_fit_the_input_raises(layout, spec, key):
+    full = {"specaugment": None, "mixup": 0.0, "shift": 0.0, "gain_db": 0.0, "flip": False, "crop_pad": 0, **spec}
+    x = torch.ones((2, 1, 8, 8) if layout in ("CFT", "CHW") else (2, 1, 8))
+    with pytest.raises(DeepselfError, match=f"train.augment.{key}: does not apply to"):
+        augment(x, layout, full, gen())
 
 
 @pytest.mark.parametrize("fn", [lambda x, g: spec_augment(x, g), lambda x, g: flip_and_crop(x, g, flip=True, crop_pad=1)])

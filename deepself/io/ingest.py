@@ -44,8 +44,10 @@ def _rate_of(path: str, sr: float | None, spec: dict) -> float:
     return float(sr)
 
 
-def read_signal(path: str, spec: dict) -> tuple[np.ndarray, float]:
-    x, sr = readers.read_signal(path)
+def read_signal(path: str, spec: dict, key: str = "data.modalities.<name>") -> tuple[np.ndarray, float]:
+    """Read a signal file as ingest does: the modality's text format, its rate, resampled as ``spec`` says."""
+    # ingest settings stored by earlier versions (a checkpoint's store_meta) have no text format: auto
+    x, sr = readers.read_signal(path, spec.get("separator", "auto"), spec.get("decimal", "auto"), key)
     sr = _rate_of(path, sr, spec)
     if spec["resample"] and spec["resample"] != sr:
         x = librosa.resample(x, orig_sr=sr, target_sr=spec["resample"], axis=-1).astype(np.float32)
@@ -53,7 +55,7 @@ def read_signal(path: str, spec: dict) -> tuple[np.ndarray, float]:
     return x, float(sr)
 
 
-def _probe_signal(path: str, spec: dict, need_length: bool) -> tuple[int | None, int | None, float]:
+def _probe_signal(path: str, spec: dict, need_length: bool, key: str) -> tuple[int | None, int | None, float]:
     """``(channels, length, sample rate)`` of a signal file as ingest will read it, reading little.
 
     Audio files and .npy arrays give their shape in their header; a text table must be read
@@ -77,7 +79,7 @@ def _probe_signal(path: str, spec: dict, need_length: bool) -> tuple[int | None,
         else:
             raise ValueError("a text table has no header to read its shape from")
     except (RuntimeError, TypeError, ValueError, OSError):
-        x, sr = read_signal(path, spec)
+        x, sr = read_signal(path, spec, key)
         return x.shape[0], x.shape[1], sr
     sr = _rate_of(path, sr, spec)
     if spec["resample"] and spec["resample"] != sr:
@@ -170,7 +172,7 @@ def ingest(sheet_path: str | os.PathLike, modality: str, spec: dict, out: str | 
         need_length = not spec["length_s"]
         channels, lengths, sr = None, [], None
         for i, (sid, path) in enumerate(zip(ids, paths)):
-            c, length, rate = _probe_signal(path, spec, need_length or i == 0)
+            c, length, rate = _probe_signal(path, spec, need_length or i == 0, key)
             _check_signal(sid, path, ids[0], rate, c, key, sr, channels)
             channels, sr = channels or c, rate
             lengths.append(length)
@@ -186,7 +188,7 @@ def ingest(sheet_path: str | os.PathLike, modality: str, spec: dict, out: str | 
     def read(sid: str, path: str) -> np.ndarray:
         if kind == "image":
             return readers.read_image(path, spec["image_mode"], spec["image_size"])
-        x, rate = read_signal(path, spec)
+        x, rate = read_signal(path, spec, key)
         _check_signal(sid, path, ids[0], rate, x.shape[0], key, sr, channels)
         if not spec["length_s"] and x.shape[1] > length:
             raise DeepselfError(f"{path}: sample {sid!r} changed while being ingested "

@@ -21,9 +21,12 @@ AUDIO_EXT = (".wav", ".flac", ".ogg")
 SENSOR_EXT = (".txt", ".csv", ".tsv", ".npy")
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp")
 
-# Ties go to the earlier one; whitespace is the fallback when none occurs on the sampled lines.
-_SEPARATORS = (",", "\t", ";")
-_SEPARATOR_SAMPLE_LINES = 5
+# The config's names of separators (None: any run of whitespace) and decimal marks of text tables.
+SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t", "whitespace": None}
+DECIMALS = {"point": ".", "comma": ","}
+# Lines read to tell the separator and the decimal mark (every reading of them is tried).
+_FORMAT_SAMPLE_LINES = 50
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+([eE][+-]?\d+)?")
 # libsndfile opens a WAV whose data chunk runs past the end of the file and returns only the
 # frames that are there; the only trace is this line of its log.
 _WAV_DATA_TOO_LONG = re.compile(r"^\s*data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
@@ -58,7 +61,8 @@ def kind_of(path: str | os.PathLike) -> str:
     raise DeepselfError(f"{path}: unknown file type {suffix!r}; accepted extensions: {accepted}")
 
 
-def read_signal(path: str | os.PathLike) -> tuple[np.ndarray, float | None]:
+def read_signal(path: str | os.PathLike, separator: str = "auto", decimal: str = "auto",
+                key: str = "data.modalities.<name>") -> tuple[np.ndarray, float | None]:
     """Read an audio or sensor file as a float32 ``(channels, time)`` array.
 
     Parameters
@@ -66,8 +70,16 @@ def read_signal(path: str | os.PathLike) -> tuple[np.ndarray, float | None]:
     path : str or os.PathLike
         An audio file (``.wav``, ``.flac``, ``.ogg``), a text table (``.txt``, ``.csv``,
         ``.tsv``: one row per time step, one column per channel, separator comma, tab, semicolon
-        or whitespace, an optional header row) or a ``.npy`` array (1-D, or 2-D as
-        ``(time, channels)`` like the text tables).
+        or whitespace, decimal point or comma, an optional header row) or a ``.npy`` array (1-D,
+        or 2-D as ``(time, channels)`` like the text tables).
+    separator : {"auto", "comma", "semicolon", "tab", "whitespace"}, default "auto"
+        Column separator of a text table; "auto" tries each (see ``decimal``).
+    decimal : {"auto", "point", "comma"}, default "auto"
+        Decimal mark of a text table. With "auto" (for either) every reading of the first lines
+        is tried: one that fits is used, and when two fit with different numbers (``0,0126``: one
+        column of 0.0126, or two columns 0 and 126) the file is refused, never guessed.
+    key : str
+        The config key of the modality, named in the error that asks for ``separator`` and ``decimal``.
 
     Returns
     -------
@@ -80,8 +92,8 @@ def read_signal(path: str | os.PathLike) -> tuple[np.ndarray, float | None]:
     ------
     DeepselfError
         If the file is missing, empty, cannot be decoded, is truncated, holds a non-numeric cell,
-        rows of different lengths, NaN or Inf, or no samples; the message names the file and the
-        position that is wrong.
+        rows of different lengths, NaN or Inf, or no samples, or is a text table that reads two
+        ways; the message names the file and the position that is wrong.
     """
     path = Path(path)
     kind = kind_of(path)
@@ -96,7 +108,7 @@ def read_signal(path: str | os.PathLike) -> tuple[np.ndarray, float | None]:
         signal, sample_rate = _read_npy(path), None
         _check_finite(path, signal)
     else:
-        signal, sample_rate = _read_text(path), None
+        signal, sample_rate = _read_text(path, separator, decimal, key), None
     if signal.shape[1] == 0:
         raise DeepselfError(f"{path}: holds no samples")
     return signal, sample_rate
@@ -280,23 +292,21 @@ def _check_finite(path: Path, signal: np.ndarray) -> None:
         )
 
 
-def _read_text(path: Path) -> np.ndarray:
+def _read_text(path: Path, separator: str, decimal: str, key: str) -> np.ndarray:
     import pandas as pd
 
     # One line end for pandas and for the line numbers of errors (CRLF, and old Mac CR).
     text = path.read_bytes().decode("utf-8-sig", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
-    leading = _leading_lines(text, _SEPARATOR_SAMPLE_LINES)
+    leading = _leading_lines(text, _FORMAT_SAMPLE_LINES)
     if not leading:
         raise DeepselfError(f"{path}: holds no samples (only blank lines)")
-    separator = _detect_separator([line for line, _ in leading])
-    first_line, first_end = leading[0]
-    header = all(not _is_number(cell) for cell in _split(first_line, separator))
-    body = text[first_end:] if header else text
+    sep, dec, header = _text_format(path, [line for line, _ in leading], separator, decimal, key)
+    body = text[leading[0][1]:] if header else text
     if not body.strip():
         raise DeepselfError(f"{path}: holds no samples (only a header row)")
     try:
         table = pd.read_csv(
-            io.StringIO(body), sep=separator or r"\s+", header=None, dtype=np.float64, engine="c"
+            io.StringIO(body), sep=sep or r"\s+", decimal=dec, header=None, dtype=np.float64, engine="c"
         ).to_numpy()
     except ValueError as error:
         table, failure = None, error
@@ -305,9 +315,93 @@ def _read_text(path: Path) -> np.ndarray:
     if failure is not None:
         # pandas reports neither the line nor the column (and reads short rows as NaN): walk the
         # lines to say exactly what is wrong where.
-        _diagnose_text(path, text, separator, header)
+        _diagnose_text(path, text, sep, dec, header)
         raise DeepselfError(f"{path}: cannot be read as a table of numbers: {failure}")
     return _to_float32(path, table.T)
+
+
+def _text_format(path: Path, lines: list[str], separator: str, decimal: str,
+                 key: str) -> tuple[str | None, str, bool]:
+    """``(separator, decimal mark, header row?)`` of a text table, from its first non-blank ``lines``.
+
+    Every allowed pair is tried on the lines; pairs that read them as the same numbers are one
+    reading. One reading: it is used. Several: the file is refused, naming ``key``'s settings.
+    None (no pair reads the lines): the stated or most frequent separator, so that the full
+    parse fails and names the bad cell.
+    """
+    separators = list(SEPARATORS.values()) if separator == "auto" else [SEPARATORS[separator]]
+    decimals = list(DECIMALS.values()) if decimal == "auto" else [DECIMALS[decimal]]
+    readings: dict[tuple, tuple[str | None, str, bool]] = {}
+    for dec in decimals:
+        for sep in separators:
+            if sep == dec:
+                continue
+            reading = _read_lines(lines, sep, dec)
+            if reading is not None and reading not in readings:
+                readings[reading] = (sep, dec, reading[0])
+    if len(readings) > 1:
+        (first, a), (second, b) = list(readings.items())[:2]
+        line = lines[1] if first[0] and len(lines) > 1 else lines[0]
+
+        def how(reading, form):
+            sep, dec, _ = form
+            width = len(reading[1][0])
+            if width == 1:
+                return f"1 column (decimal {_name(DECIMALS, dec)})"
+            return f"{width} columns ({_name(SEPARATORS, sep)} separator, decimal {_name(DECIMALS, dec)})"
+
+        raise DeepselfError(f"{path}: line {line!r} reads as {how(first, a)} or as {how(second, b)}; set "
+                            f"{key}.separator and {key}.decimal to say which")
+    if readings:
+        return next(iter(readings.values()))
+    if separator == "auto":
+        found = {sep: sum(sep in line for line in lines) for sep in (",", "\t", ";")}
+        best = max(found, key=found.get)
+        sep = best if found[best] else None
+    else:
+        sep = SEPARATORS[separator]
+    dec = DECIMALS[decimal] if decimal != "auto" else "."
+    return sep, dec, _is_header(_split(lines[0], sep))
+
+
+def _is_header(cells: list[str]) -> bool:
+    """A row of column names: no cell reads as a number with either decimal mark."""
+    return all(_number(cell, ".") is None and _number(cell, ",") is None for cell in cells)
+
+
+def _name(names: dict, value) -> str:
+    return next(name for name, v in names.items() if v == value)
+
+
+def _read_lines(lines: list[str], sep: str | None, dec: str) -> tuple | None:
+    """``(header?, rows of numbers)`` of the lines with this separator and decimal mark, or None if they do not read."""
+    rows = [_split(line, sep) for line in lines]
+    header = _is_header(rows[0])
+    if header and dec == "," and sep != "," and any("," in cell for cell in rows[0]):
+        return None  # a column name with a comma in it: the comma is the separator
+    width = len(rows[0])
+    numbers = []
+    for cells in rows[1:] if header else rows:
+        values = tuple(_number(cell, dec) for cell in cells)
+        if len(values) != width or None in values:
+            return None
+        numbers.append(values)
+    if not numbers:
+        return None
+    return header, tuple(numbers)
+
+
+def _number(cell: str, dec: str) -> float | None:
+    """The cell's number with decimal mark ``dec`` (finite or not), or None if it is not one."""
+    cell = cell.strip()
+    if dec == ",":
+        if "." in cell or ("," in cell and not _DECIMAL_COMMA.fullmatch(cell)):
+            return None  # "3," or "1,2,3" is no number with a decimal comma
+        cell = cell.replace(",", ".")
+    try:
+        return float(cell)
+    except ValueError:
+        return None
 
 
 def _leading_lines(text: str, count: int) -> list[tuple[str, int]]:
@@ -323,27 +417,11 @@ def _leading_lines(text: str, count: int) -> list[tuple[str, int]]:
     return lines
 
 
-def _detect_separator(sample: list[str]) -> str | None:
-    # The candidate found on most sampled lines; a short row in the sample must not turn a
-    # comma table into a whitespace one (its rows would then read as one non-numeric cell).
-    found = {separator: sum(separator in line for line in sample) for separator in _SEPARATORS}
-    best = max(_SEPARATORS, key=lambda separator: found[separator])
-    return best if found[best] else None  # None: any run of whitespace
-
-
 def _split(line: str, separator: str | None) -> list[str]:
     return line.split(separator) if separator else line.split()
 
 
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
-def _diagnose_text(path: Path, text: str, separator: str | None, header: bool) -> None:
+def _diagnose_text(path: Path, text: str, separator: str | None, decimal: str, header: bool) -> None:
     """Raise for the first bad line or cell; slow, so only run after the fast parser failed."""
     width = None
     numbered = [(number, line) for number, line in enumerate(text.split("\n"), start=1) if line.strip()]
@@ -358,11 +436,12 @@ def _diagnose_text(path: Path, text: str, separator: str | None, header: bool) -
         for column, cell in enumerate(cells, start=1):
             if not cell.strip():
                 raise DeepselfError(f"{path}: line {number}, column {column}: empty cell")
-            if not _is_number(cell):
+            value = _number(cell, decimal)
+            if value is None:
                 raise DeepselfError(
                     f"{path}: line {number}, column {column}: {cell.strip()!r} is not a number"
                 )
-            if not np.isfinite(float(cell)):
+            if not np.isfinite(value):
                 raise DeepselfError(
                     f"{path}: line {number}, column {column}: {cell.strip()!r} is not a finite number"
                 )

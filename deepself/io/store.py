@@ -173,10 +173,10 @@ class Store:
         return self.h5["x"]
 
     @property
-    def fingerprint(self) -> str | None:
-        """The content fingerprint recorded when the store was written (None for older stores)."""
-        value = self.h5.attrs.get("fingerprint")
-        return value.decode() if isinstance(value, bytes) else value
+    def fingerprint(self) -> str:
+        """The content fingerprint recorded when the store was written."""
+        value = self.h5.attrs["fingerprint"]
+        return value.decode() if isinstance(value, bytes) else str(value)
 
     @property
     def compression(self) -> str | None:
@@ -222,9 +222,10 @@ def open_store(path: str | os.PathLike) -> Store:
         h5 = h5py.File(path, "r")
     except OSError as err:
         raise DeepselfError(f"{path}: not a readable HDF5 store ({err})") from None
-    if "x" not in h5 or "id" not in h5 or "meta" not in h5.attrs:
+    # create_store writes the fingerprint last: a file without one was not finished by deepself.
+    if "x" not in h5 or "id" not in h5 or "meta" not in h5.attrs or "fingerprint" not in h5.attrs:
         h5.close()
-        raise DeepselfError(f"{path}: not a deepself store (needs datasets x, id and attribute meta)")
+        raise DeepselfError(f"{path}: not a deepself store (needs datasets x, id and attributes meta, fingerprint)")
     ids = [s.decode() if isinstance(s, bytes) else str(s) for s in h5["id"][()]]
     return Store(path, h5, ids, json.loads(h5.attrs["meta"]))
 

@@ -74,15 +74,33 @@ def auto_precision(kind: str, params: dict) -> str:
     """The cheaper precision that still gives the reference's numbers to 1e-4 of the peak.
 
     float32 FFTs are exact enough for linear maps, for scalograms (pywt computes them in float32
-    from float32 data), for log-Mel's ``log10(1 + log_gain * S)`` (near silence it is linear in
-    S, not logarithmic) and for dB maps clipped at most 80 dB below the peak. Without that clip,
+    from float32 data), for log-Mel's ``log10(1 + log_gain * S)`` and ``log(S + log_offset)``
+    (near silence the first is linear in S, and the second is held by the offset) and for dB maps clipped at most 80 dB below the peak. Without that clip,
     bins down at the ``amin`` floor carry the float32 FFT's rounding, several dB there: the STFT
     then runs in float64, like librosa's.
     """
     log = params.get("log", True)
-    if kind == "scalogram" or log is False or log == "log10_1p":
+    if kind == "scalogram" or log is False or log in ("log10_1p", "offset"):
         return "float32"
     return "float32" if params["top_db"] is not None and params["top_db"] <= 80.0 else "float64"
+
+
+# Largest intermediate value computed in float32: float32 ends at 3.4e38, the margin covers the
+# window and Mel weights that the bound below leaves out.
+_FLOAT32_SAFE = 1e30
+
+
+def _overflows_float32(kind: str, x: np.ndarray, params: dict) -> bool:
+    """Whether a spectrogram or log-Mel of ``x`` could exceed float32 before its logarithm.
+
+    ``|STFT| <= n_fft * peak``, its power is that to ``power``, and a Mel band sums at most
+    ``1 + n_fft // 2`` of them: a signal value of 1e30 gives powers of 1e65, which only float64
+    holds (its dB value, about 650, is an ordinary float32 again).
+    """
+    if kind == "scalogram" or not x.size:
+        return False
+    peak = max(float(x.max()), -float(x.min()))
+    return (params["n_fft"] * peak) ** params["power"] * (1 + params["n_fft"] // 2) > _FLOAT32_SAFE
 
 
 def compute(kind: str, x: np.ndarray, sample_rate: float, params: dict, *, device=None,
@@ -102,7 +120,8 @@ def compute(kind: str, x: np.ndarray, sample_rate: float, params: dict, *, devic
     device : str or torch.device, optional
         Where to compute; default :func:`default_device`.
     precision : {"auto", "float32", "float64"}, default "auto"
-        Floating point type of the FFTs and products; "auto": :func:`auto_precision`.
+        Floating point type of the FFTs and products; "auto": float64 where float32 could
+        overflow (signal values beyond about 1e12), else :func:`auto_precision`.
 
     Returns
     -------
@@ -112,7 +131,7 @@ def compute(kind: str, x: np.ndarray, sample_rate: float, params: dict, *, devic
     if kind not in KINDS:
         raise ValueError(f"no batched implementation of {kind!r}; batched features: {', '.join(KINDS)}")
     if precision == "auto":
-        precision = auto_precision(kind, params)
+        precision = "float64" if _overflows_float32(kind, x, params) else auto_precision(kind, params)
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r} is not one of auto, {', '.join(PRECISIONS)}")
     device = default_device() if device is None else torch.device(device)
@@ -149,6 +168,8 @@ def _output_shape(kind: str, params: dict, channels: int, n_samples: int) -> tup
     if kind == "scalogram":
         return channels, len(params["scales"]), -(-n_samples // params["hop"])
     padded = n_samples + (2 * (params["n_fft"] // 2) if params["center"] else 0)
+    if params.get("window_at") == "start":
+        padded += params["n_fft"] - params["win_length"]
     frames = 1 + (padded - params["n_fft"]) // params["hop_length"]
     return channels, (1 + params["n_fft"] // 2 if kind == "spectrogram" else params["n_mels"]), frames
 
@@ -296,13 +317,16 @@ def spectrogram(x: torch.Tensor, sample_rate: float, *, n_fft: int, hop_length: 
 
 
 def logmel(x: torch.Tensor, sample_rate: float, *, n_fft: int, hop_length: int, win_length: int, window,
-           center: bool, pad_mode: str, power: float, n_mels: int, fmin: float, fmax: float, htk: bool, norm,
-           peak_normalize: bool, log: str, log_gain: float, ref, amin: float, top_db: float | None,
-           scale: float) -> torch.Tensor:
+           center: bool, pad_mode: str, window_at: str, power: float, n_mels: int, fmin: float, fmax: float,
+           htk: bool, norm, peak_normalize: bool, log: str, log_gain: float, log_offset: float, ref, amin: float,
+           top_db: float | None, scale: float) -> torch.Tensor:
     """Batched :func:`deepself.signal.features.logmel`: x (n, channels, time) -> (n, channels, n_mels, frames)."""
     if peak_normalize:
         peak = x.abs().flatten(1).amax(dim=1)
         x = x / peak.masked_fill_(peak == 0, 1.0).reshape(-1, 1, 1)
+    if window_at == "start":  # see features.logmel: frames start where tf.signal.stft's do
+        before = (n_fft - win_length) // 2
+        x = torch.nn.functional.pad(x, (before, n_fft - win_length - before))
     S = _stft_power(x, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
                     center=center, pad_mode=pad_mode, power=power)
     mels = torch.empty((*S.shape[:-1], n_mels), dtype=S.dtype, device=S.device)
@@ -314,6 +338,8 @@ def logmel(x: torch.Tensor, sample_rate: float, *, n_fft: int, hop_length: int, 
         torch.matmul(S[..., low:high], weights, out=mels[..., first:last])
     if log == "db":
         mels = _power_to_db_(mels, ref, amin, top_db)
+    elif log == "offset":
+        mels = mels.add_(log_offset).log_()
     else:
         mels = mels.mul_(log_gain).add_(1.0).log10_()
     return mels.mul_(scale).transpose(-1, -2)

@@ -33,6 +33,16 @@ def block_size(*sample_shapes) -> int:
     return max(1, min(BLOCK, BLOCK_BYTES // max(sample_bytes, 1)))
 
 
+def _check_finite(y: np.ndarray, ids: list[str], x: np.ndarray, src, what: str, hint: str) -> None:
+    """Raise naming the first sample whose output ``y`` holds inf or NaN (float32 overflow), and what to do."""
+    if np.isfinite(y.min()) and np.isfinite(y.max()):
+        return
+    i = int(np.flatnonzero(~np.isfinite(y.reshape(len(y), -1)).all(axis=1))[0])
+    peak = float(np.abs(x[i]).max())
+    raise DeepselfError(f"{src}: sample {ids[i]!r}: its {what} is not finite (its signal reaches {peak:.3g}, the "
+                        f"values overflow float32); {hint}")
+
+
 def _as_stored(value):
     """``value`` as it reads back from the JSON of a store's meta (tuples become lists)."""
     return json.loads(json.dumps(value, sort_keys=True))
@@ -49,9 +59,7 @@ def _cached(out: str | os.PathLike, expected: dict, compression: str | None) -> 
     except DeepselfError as err:
         log.warning("%s: rebuilding, the file there is not a usable store (%s)", out, err)
         return None
-    if fingerprint is None:
-        reason = "it has no content fingerprint (written before fingerprints, or not by deepself)"
-    elif stored_compression != compression:
+    if stored_compression != compression:
         reason = f"it is stored with compression {stored_compression}, {compression} is asked for"
     else:
         stale = [k for k, v in expected.items() if meta.get(k) != _as_stored(v)]
@@ -93,13 +101,15 @@ def filter_store(src: str | os.PathLike, out: str | os.PathLike, band: list[floa
             raise DeepselfError(f"config key {key}: modality {meta['modality']!r} holds images, which are not filtered")
         filtering.check_band(meta["sample_rate"], band, order, key=key)
         out_meta = {**meta, "filter": {"band": list(band), "order": order}, "input_fingerprint": store.fingerprint}
-        if cache and store.fingerprint is not None:
+        if cache:
             hit = _cached(out, {k: out_meta[k] for k in ("filter", "input_fingerprint")}, compression)
             if hit is not None:
                 return hit
         with create_store(out, len(store.ids), store.x.shape[1:], out_meta, compression) as writer:
             for ids, x in store.blocks(block_size(store.x.shape[1:])):
-                writer.write(ids, filtering.bandpass(x, meta["sample_rate"], band, order, key=key))
+                y = filtering.bandpass(x, meta["sample_rate"], band, order, key=key)
+                _check_finite(y, ids, x, src, f"band-pass ({key})", "scale the recordings down")
+                writer.write(ids, y)
     log.info("band-pass %s Hz, order %d -> %s", band, order, out)
     return _as_stored(out_meta)
 
@@ -142,13 +152,16 @@ def feature_store(src: str | os.PathLike, out: str | os.PathLike, name: str, spe
         shape = features.output_shape(spec["kind"], params, sr, n_samples, n_channels)
         out_meta = {**meta, "layout": "CT" if len(shape) == 2 else "CFT", "feature": name,
                     "feature_kind": spec["kind"], "feature_params": params, "input_fingerprint": store.fingerprint}
-        if cache and store.fingerprint is not None:
+        if cache:
             expected = {k: out_meta[k] for k in ("feature", "feature_kind", "feature_params", "input_fingerprint")}
             hit = _cached(out, expected, compression)
             if hit is not None:
                 return hit
         with create_store(out, len(store.ids), shape, out_meta, compression) as writer:
+            hint = "scale the recordings down" + (f", or set {key}.log: true" if params.get("log") is False else "")
             for ids, x in store.blocks(block_size(store.x.shape[1:], shape)):
-                writer.write(ids, features.compute(spec["kind"], x, sr, params, key, backend=backend, device=device))
+                y = features.compute(spec["kind"], x, sr, params, key, backend=backend, device=device)
+                _check_finite(y, ids, x, src, f"{spec['kind']} map ({key})", hint)
+                writer.write(ids, y)
     log.info("%s: %s %s of shape %s -> %s", name, spec["kind"], params, shape, out)
     return _as_stored(out_meta)

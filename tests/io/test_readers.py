@@ -145,7 +145,7 @@ def test_separators_and_line_ends_are_detected(tmp_path, name, text):
     "text, reason",
     [("a,b\n1,2\n3,x\n", r"line 3, column 2: 'x' is not a number"),
      ("1,2\n3,4,5\n", r"line 2: 3 columns, but the rows above have 2"),
-     ("1,2\n3\n6,7\n", r"line 2: 1 columns, but the rows above have 2"),
+     ("1.5,2\n3\n6,7\n", r"line 2: 1 columns, but the rows above have 2"),
      ("1,2\n\n3,\n", r"line 3, column 2: empty cell"),
      ("1,2\n3,4\n5,nan\n", r"line 3, column 2: 'nan' is not a finite number"),
      ("1 2\r\n3 -inf\r\n", r"line 2, column 2: '-inf' is not a finite number"),

@@ -12,6 +12,7 @@ from deepself.io.sheet import build_sheet, fold_names
 
 
 def _config(sheet, **data):
+    data = {"modalities": {"main": {"column": "path", "sample_rate": 100}}, **data}
     config = {"experiment": "t", "data": {"adapter": "sheet", "sheet": str(sheet), **data},
               "features": {"raw": {"kind": "raw"}}, "models": {"m": {"arch": "fnn", "feature": "raw"}}}
     return validate_config(config)

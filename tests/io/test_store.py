@@ -145,9 +145,9 @@ def count_reads(monkeypatch):
     reads = []
     read_signal = ingest_module.readers.read_signal
 
-    def counting(path):
+    def counting(path, *args):
         reads.append(str(path))
-        return read_signal(path)
+        return read_signal(path, *args)
 
     monkeypatch.setattr(ingest_module.readers, "read_signal", counting)
     return reads

@@ -37,7 +37,7 @@ SR = 8000
 CONFIG = validate_config({"experiment": "bad", "data": {"adapter": "sheet", "sheet": "sheet.csv"},
                           "features": {"f": {"kind": "raw"}}, "models": {"m": {"arch": "fnn", "feature": "f"}}})
 AUDIO = CONFIG["data"]["modalities"]["main"]
-SENSOR = {**AUDIO, "sample_rate": 50}
+SENSOR = {**AUDIO, "sample_rate": 50, "separator": "comma"}
 
 
 def _registered(command: str) -> bool:
@@ -233,7 +233,7 @@ ROWS = [{"id": f"s{i}", "path": f"s{i}.wav", "label": "ab"[i % 2]} for i in rang
 
 
 def test_a_label_not_in_the_class_list(deepself, tmp_path):
-    result = run_sheet(deepself, tmp_path, ROWS + [{"id": "odd", "path": "s0.wav", "label": "c"}], classes=["a", "b"])
+    result = run_sheet(deepself, tmp_path, ROWS + [{"id": "odd", "path": "odd.wav", "label": "c"}], classes=["a", "b"])
     assert_refused(result, "sheet.csv: sample 'odd' has label 'c', which is not in data.classes (a, b)")
 
 

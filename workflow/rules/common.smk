@@ -7,7 +7,7 @@ from snakemake.exceptions import WorkflowError
 
 from deepself.config import validate_config
 from deepself.errors import DeepselfError
-from deepself.io.sheet import fold_names
+from deepself.io.sheet import preflight
 
 envvars:
     "PATH",
@@ -19,7 +19,10 @@ os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.enviro
 
 try:
     C = validate_config(config)
-    FOLDS = fold_names(C["data"], C["cv"])
+    # The samples are checked before any job, and their files' sizes and times are read (see
+    # deepself.io.sheet.preflight): ingest reruns when one of them changes.
+    PLAN = preflight(C["data"], C["cv"])
+    FOLDS = PLAN.folds
 except DeepselfError as err:
     raise WorkflowError(f"deepself: error: {err}") from None
 

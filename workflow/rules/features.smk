@@ -10,5 +10,5 @@ rule features:
     log:
         f"{R}/logs/features/{{feature}}.log",
     shell:
-        "deepself --log {log} features --input {input:q} --name {wildcards.feature}"
+        "deepself --log {log:q} features --input {input:q} --name {wildcards.feature:q}"
         " --spec {params.spec:q} --out {output:q}"

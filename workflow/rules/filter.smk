@@ -11,5 +11,5 @@ rule bandpass:
     log:
         f"{R}/logs/filter/{{modality}}.log",
     shell:
-        "deepself --log {log} filter --input {input:q} --spec {params.spec:q} --key {params.key}"
+        "deepself --log {log:q} filter --input {input:q} --spec {params.spec:q} --key {params.key:q}"
         " --out {output:q}"

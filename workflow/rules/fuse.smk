@@ -17,5 +17,5 @@ rule fuse:
     log:
         f"{R}/logs/fuse/{{fusion}}/fold{{fold}}.log",
     shell:
-        "deepself --log {log} fuse --predictions {input.predictions:q} --summaries {input.summaries:q}"
-        " --method {params.method} --out {output:q}"
+        "deepself --log {log:q} fuse --predictions {input.predictions:q} --summaries {input.summaries:q}"
+        " --method {params.method:q} --out {output:q}"
