@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from deepself import probe
+from deepself import probe, windows
 from deepself.augment import augment, mixup
 from deepself.errors import DeepselfError
 from deepself.inference import Forward, normalizer, predict_proba
@@ -72,6 +72,7 @@ class Split:
     dev: np.ndarray
     test: np.ndarray
     stats: dict
+    windows: windows.Parts | None = None  # with ``windows:``, the fold's windows (fit, dev and test are recordings)
 
 
 class TrainingData:
@@ -120,6 +121,12 @@ class TrainingData:
         y = self.y.cpu().numpy()
         groups = None if self.groups is None else self.groups[pool]
         fit, dev = dev_split(y[pool], groups, spec["dev_fraction"], spec["cv_seed"])
+        if spec.get("windows"):  # recordings are split, then windowed: no recording crosses a boundary
+            plan = windows.Plan.from_config(spec["windows"], windows.frame_rate(self.meta),
+                                            key=f"models.{spec['name']}.windows")
+            parts = windows.Parts.of_fold(self.x, self.y, pool[fit], pool[dev], np.flatnonzero(held_out), plan)
+            stats = windows.normalizer(parts.view.subset(parts.fit), spec["train"]["normalize"], self.meta["layout"])
+            return Split(str(fold), pool[fit], pool[dev], np.flatnonzero(held_out), stats, parts)
         stats = normalizer(self.x[pool[fit]].cpu().numpy(), spec["train"]["normalize"], self.meta["layout"])
         return Split(str(fold), pool[fit], pool[dev], np.flatnonzero(held_out), stats)
 
@@ -170,13 +177,14 @@ class Trainer:
     step: Callable
     augment_layout: str | None
     generators: dict[str, torch.Generator] = field(default_factory=dict)
+    parts: windows.Parts | None = None
 
 
 def set_up(data: TrainingData, split: Split, spec: dict) -> Trainer:
     """The seeded model, its forward context, optimiser, schedule and loss, for the fold ``split``."""
     hp = spec["train"]
     torch.manual_seed(hp["seed"])
-    shape = tuple(data.x.shape[1:])
+    shape = tuple((split.windows.view if split.windows else data.x).shape[1:])
     model_args = {"n_chans": shape[0], "n_freqs": shape[1] if len(shape) == 3 else None,
                   "n_times": shape[-1], "n_outputs": len(data.classes), **spec["args"]}
     model = create_model(spec["arch"], **model_args)
@@ -185,10 +193,13 @@ def set_up(data: TrainingData, split: Split, spec: dict) -> Trainer:
     forward = Forward.for_training(hp, split.stats, len(shape))
     forward.prepare(model)
     data.to(forward.device)
-    net, x, augment_layout = model, data.x, data.meta["layout"]
+    net, x, augment_layout = model, split.windows.view if split.windows else data.x, data.meta["layout"]
     if getattr(model, "train_mode", None) == "probe":
         probe.check_augment(hp, spec["name"])
-        net, x = probe.embed(model, data.x, forward, hp["batch_size"] * 4)
+        if hasattr(model, "fit_features"):  # a transform fitted to training data (MiniRocket): the fit part only
+            fit = split.windows.fit if split.windows else split.fit
+            model.fit_features(forward.inputs(x[torch.from_numpy(fit)]).cpu(), seed=hp["seed"])
+        net, x = probe.embed(model, x, forward, hp["batch_size"] * 4)
         forward, augment_layout = forward.without_normalization(), None
     optimizer = build_optimizer(net, hp)
     weight = None
@@ -200,7 +211,7 @@ def set_up(data: TrainingData, split: Split, spec: dict) -> Trainer:
                   "augment": torch.Generator().manual_seed(hp["seed"] + 1)}
     return Trainer(model, model_args, net, x, forward, optimizer, build_scheduler(optimizer, hp),
                    nn.CrossEntropyLoss(weight=weight), torch.compile(net) if hp["compile"] else net,
-                   augment_layout, generators)
+                   augment_layout, generators, split.windows)
 
 
 # --- one epoch ----------------------------------------------------------------------------------------
@@ -208,7 +219,8 @@ def set_up(data: TrainingData, split: Split, spec: dict) -> Trainer:
 def train_epoch(t: Trainer, data: TrainingData, split: Split, hp: dict) -> float:
     """One pass over the fit part in a seeded random order; the mean training loss."""
     t.net.train()
-    fit = torch.from_numpy(split.fit)
+    fit = torch.from_numpy(t.parts.fit if t.parts else split.fit)
+    x, y = (t.parts.epoch_view(t.generators["augment"]), t.parts.y) if t.parts else (t.x, data.y)
     order = fit[torch.randperm(len(fit), generator=t.generators["order"])]
     total = torch.zeros((), device=t.forward.device)
     for i in range(0, len(order), hp["batch_size"]):
@@ -216,8 +228,8 @@ def train_epoch(t: Trainer, data: TrainingData, split: Split, hp: dict) -> float
         if len(batch) < 2 and len(order) > 1:
             continue  # a batch of one breaks batch norm and says little
         batch = batch.to(t.x.device)
-        xb = augment(t.forward.normalized(t.x[batch]), t.augment_layout, hp["augment"], t.generators["augment"])
-        target = data.y[batch].to(t.forward.device, non_blocking=True)
+        xb = augment(t.forward.normalized(x[batch]), t.augment_layout, hp["augment"], t.generators["augment"])
+        target = y[batch].to(t.forward.device, non_blocking=True)
         if hp["augment"]["mixup"] > 0:
             xb, target = mixup(xb, nn.functional.one_hot(target, len(data.classes)).float(),
                                t.generators["augment"], hp["augment"]["mixup"])
@@ -229,12 +241,20 @@ def train_epoch(t: Trainer, data: TrainingData, split: Split, hp: dict) -> float
             nn.utils.clip_grad_norm_(t.net.parameters(), hp["grad_clip"])
         t.optimizer.step()
         total += loss.detach() * len(batch)
-    return float(total) / len(split.fit)
+    return float(total) / len(fit)
 
 
 def evaluate(t: Trainer, index: np.ndarray, hp: dict) -> torch.Tensor:
-    """Class probabilities of the samples ``index`` (the dev or held-out part) with the current weights."""
-    return predict_proba(t.net, t.x[torch.from_numpy(index).to(t.x.device)], t.forward, hp["batch_size"] * 4)
+    """Class probabilities of the samples ``index`` (the dev or held-out part) with the current weights.
+
+    With windows, of the part's windows, aggregated per recording (in the order of ``index``).
+    """
+    if t.parts is None:
+        return predict_proba(t.net, t.x[torch.from_numpy(index).to(t.x.device)], t.forward, hp["batch_size"] * 4)
+    part = t.parts.of_recordings(index)
+    x = t.x.subset(part) if isinstance(t.x, windows.Windows) else t.x[torch.from_numpy(part).to(t.x.device)]
+    proba = predict_proba(t.net, x, t.forward, hp["batch_size"] * 4).numpy()
+    return torch.from_numpy(t.parts.decide(proba, part, index)).float()
 
 
 def scheduler_step(t: Trainer, dev_uar: float) -> None:
@@ -440,6 +460,7 @@ def finish(t: Trainer, data: TrainingData, split: Split, spec: dict, progress: P
     checkpoint = {"model": spec["arch"], "model_args": t.model_args, "feature": spec["feature"],
                   "store_meta": data.meta, "classes": data.classes, "normalize": split.stats, "train": spec["train"],
                   "fold": split.fold, "best_epoch": best["epoch"], "dev_uar": best["dev_uar"],
+                  "windows": split.windows.plan.to_json() if split.windows else None,
                   "state_dict": {k: v.detach().cpu() for k, v in t.model.state_dict().items()}}
     write_outputs(out_dir, checkpoint, progress.history, result, predictions)
     log.info("fold %s: best epoch %d of %d, dev UAR %.4f, held-out UAR %.4f", split.fold, best["epoch"],

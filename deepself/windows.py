@@ -185,3 +185,54 @@ def normalizer(windows: Windows, mode: str, layout: str, batch_size: int = 256) 
     std = np.sqrt(squares / count)
     return {"mode": mode, "mean": torch.tensor(mean[0], dtype=torch.float32),
             "std": torch.tensor(np.maximum(std[0], 1e-8), dtype=torch.float32)}
+
+
+@dataclass
+class Parts:
+    """One fold's windows: the fit part's (training hop), the development and held-out parts' (evaluation hop).
+
+    ``view`` holds all of them; ``fit``, ``dev``, ``test`` are window indices into it, ``y`` the
+    label of every window (its recording's). A recording's windows are all in its part.
+    """
+
+    plan: Plan
+    view: Windows
+    fit: np.ndarray
+    dev: np.ndarray
+    test: np.ndarray
+    y: torch.Tensor
+
+    @classmethod
+    def of_fold(cls, x: torch.Tensor, y: torch.Tensor, fit: np.ndarray, dev: np.ndarray, test: np.ndarray,
+                plan: Plan) -> Parts:
+        """The windows of the recordings ``fit``, ``dev`` and ``test`` (indices into ``x`` and ``y``)."""
+        n_frames = x.shape[-1]
+        parts = [index(fit, n_frames, plan.length, plan.hop), index(dev, n_frames, plan.length, plan.eval_hop),
+                 index(test, n_frames, plan.length, plan.eval_hop)]
+        recording = np.concatenate([r for r, _ in parts])
+        start = np.concatenate([s for _, s in parts])
+        bounds = np.cumsum([0] + [len(r) for r, _ in parts])
+        fit_w, dev_w, test_w = (np.arange(bounds[i], bounds[i + 1]) for i in range(3))
+        return cls(plan, Windows(x, recording, start, plan.length), fit_w, dev_w, test_w,
+                   y.cpu()[torch.from_numpy(recording)])
+
+    def of_recordings(self, recordings: np.ndarray) -> np.ndarray:
+        """The window indices of the part whose recordings are ``recordings`` (the dev or held-out part)."""
+        for part in (self.dev, self.test, self.fit):
+            if len(part) and np.array_equal(np.unique(self.view.recording[part]), np.unique(recordings)):
+                return part
+        raise DeepselfError("windows: these recordings are not one part of the fold")
+
+    def epoch_view(self, generator: torch.Generator) -> Windows:
+        """The windows with the fit part's moved by a random offset (``random_offset``), for one epoch."""
+        if not self.plan.random_offset:
+            return self.view
+        start = self.view.start.copy()
+        start[self.fit] = jitter(start[self.fit], self.plan.hop, self.view.x.shape[-1], self.plan.length, generator)
+        return Windows(self.view.x, self.view.recording, start, self.plan.length)
+
+    def decide(self, proba: np.ndarray, part: np.ndarray, recordings: np.ndarray) -> np.ndarray:
+        """Per-recording probabilities, in the order of ``recordings``, from the probabilities of the windows ``part``."""
+        order, per_recording = aggregate(proba, self.view.recording[part], self.plan.aggregate)
+        position = {r: i for i, r in enumerate(order.tolist())}
+        return per_recording[[position[r] for r in np.asarray(recordings).tolist()]]
