@@ -83,9 +83,8 @@ def cluster():
 def node_profile(directory: Path) -> Path:
     """profiles/slurm with what this node needs changed, written to ``directory``."""
     profile = yaml.safe_load(PROFILE.read_text())
-    # The node has 2 CPUs and no accounting database: threads and memory that fit, job states from
+    # The node has 2 CPUs and no accounting database: memory that fits, job states from
     # squeue (sacct would answer nothing), status checks sooner than a cluster's 40 s.
-    profile["set-threads"]["train"] = THREADS
     for resources in profile["set-resources"].values():
         if "mem_mb" in resources:
             resources["mem_mb"] = min(resources["mem_mb"], 2000)
@@ -163,6 +162,7 @@ def runs(cluster, tmp_path_factory):
     # Predictions are compared number for number: train on the CPU in both runs (the node's
     # stand-in GPUs, or a real one, would otherwise draw training onto CUDA).
     config["train"]["device"] = "cpu"
+    config["train"]["threads"] = THREADS  # the node's 2 CPUs (the CPUs of a training job come from config)
     config["models"][CANCELLED[0]]["train"] = {"epochs": EPOCHS}
     profile = node_profile(base / "profile")
     workdirs = {}
@@ -174,8 +174,7 @@ def runs(cluster, tmp_path_factory):
     def cmd(name, *args):
         return snakemake_cmd(workdirs[name], workdirs[name] / "tiny.yaml", *args)
 
-    procs = {"local": start(cmd("local", "--cores", "2", "--set-threads", f"train={THREADS}", "--resources",
-                                "gpu=2"), base / "local.out"),
+    procs = {"local": start(cmd("local", "--cores", "2", "--resources", "gpu=2"), base / "local.out"),
              "first": start(cmd("slurm", "--profile", str(profile)), base / "first.out")}
     try:
         cancelled = cancel_after_epoch(workdirs["slurm"], procs["first"])

@@ -1,0 +1,64 @@
+"""Threads and the gpu resource of training jobs come from config, whatever the rule's shape."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = REPO / "tests" / "configs" / "tiny.yaml"
+
+
+def dry_run(tmp_path: Path, train: dict, models: dict) -> str:
+    config = yaml.safe_load(TINY.read_text())
+    config["train"].update(train)
+    for name, extra in models.items():
+        config["models"][name]["train"] = extra
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+           "--configfile", str(path), "--cores", "4", "--dry-run", "--printshellcmds"]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def jobs(output: str, rule_prefix: str) -> list[str]:
+    """The text of every job of rules starting with ``rule_prefix`` in a dry run's output."""
+    blocks = re.split(r"\n(?=(?:local)?rule \w+:)", output)
+    return [b for b in blocks if re.match(rf"(?:local)?rule {rule_prefix}\w*:", b)]
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_train_threads_reach_both_rule_shapes(tmp_path, threads):
+    # fnn: a job per fold (rule train); cnn: all folds in one job (rule train_folds)
+    out = dry_run(tmp_path, {"threads": threads, "gpu": 0}, {"cnn": {"folds_per_job": 3}})
+    grouped = jobs(out, "train_folds")
+    per_fold = [b for b in jobs(out, "train") if re.match(r"(?:local)?rule train:", b)]
+    assert len(per_fold) == 3 and len(grouped) == 1
+    for block in per_fold + grouped:
+        assert f"--threads {threads} " in block
+        if threads > 1:  # a dry run lists threads above 1 only
+            assert re.search(rf"threads: {threads}\b", block), block
+        assert not re.search(r"resources: .*gpu=[1-9]", block), block
+
+
+@pytest.mark.parametrize("gpu", [0, 1, "auto"])
+def test_gpu_resource_from_config(tmp_path, gpu):
+    out = dry_run(tmp_path, {"gpu": gpu}, {"cnn": {"folds_per_job": 3}})
+    blocks = [b for b in jobs(out, "train") if " train " in b]
+    # auto: 1 only where snakemake's machine has an NVIDIA GPU; the machines that run these tests have none
+    expected = int(bool(list(Path("/proc/driver/nvidia/gpus").glob("*")))) if gpu == "auto" else gpu
+    assert len(blocks) == 4 and all(re.search(rf"gpu={expected}\b", b) for b in blocks), blocks[0]
+
+
+def test_resume_interval_is_passed_and_kept_out_of_the_spec(tmp_path):
+    out = dry_run(tmp_path, {"resume_every_s": 42}, {})
+    blocks = [b for b in jobs(out, "train") if " train " in b]
+    assert blocks and all("--resume-every-s 42 " in b for b in blocks)
+    assert all("resume_every_s" not in b.split("--spec", 1)[1].split("--threads")[0] for b in blocks)
