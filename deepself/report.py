@@ -38,7 +38,8 @@ MIN_FOLDS_TTEST = 3
 _BATCH_ELEMENTS = 20_000_000
 
 
-def _read_predictions(paths: list[str]) -> pd.DataFrame:
+def read_predictions(paths: list[str]) -> pd.DataFrame:
+    """The ``predictions.csv`` of a system's folds, as one frame (ids, folds and labels as text)."""
     return pd.concat([pd.read_csv(p, dtype={"id": str, "fold": str, "label": str, "pred": str}) for p in paths],
                      ignore_index=True)
 
@@ -166,10 +167,12 @@ def bootstrap_uar(correct: np.ndarray, folds, labels, pairs=(), *, resamples: in
     resample (and ``scipy.stats.bootstrap`` needs two or more observations per sample), so it
     enters the statistic as a constant.
 
-    The p-value of a pair tests "no difference" by the bootstrap distribution shifted to the null
-    (Efron and Tibshirani 1993, section 16.4): the share of resamples whose difference is at least
-    as far from the observed one as the observed one is from 0, two-sided, counted as
-    ``(1 + hits) / (1 + resamples)`` so that it is never 0. A system against itself gets 1.
+    The p-value of a pair tests "no difference" by inverting the percentile interval: twice the
+    share of resamples on the far side of 0 (the smaller of "difference <= 0" and ">= 0"; a
+    resample with difference 0 counts on both sides), each share counted as
+    ``(1 + hits) / (1 + resamples)`` so that it is never 0, and at most 1. It is about the
+    smallest level ``1 - confidence`` whose interval leaves out 0, so p < 1 - confidence where the
+    interval leaves out 0, up to a resample at the edge. A system against itself gets 1.
 
     Parameters
     ----------
@@ -227,12 +230,12 @@ def bootstrap_uar(correct: np.ndarray, folds, labels, pairs=(), *, resamples: in
         # every stratum holds one sample: every resample is the data itself
         low = high = point
         distribution = np.repeat(point[:, None], resamples, axis=1)
-    diff, diffs = point[n_systems:], distribution[n_systems:]
-    # a tolerance for the float sums: a resample that ties the observed distance counts as a hit
-    hits = (np.abs(diffs - diff[:, None]) >= np.abs(diff)[:, None] - 1e-12).sum(axis=1)
-    return BootstrapUAR(uar=point[:n_systems], low=low[:n_systems], high=high[:n_systems], diff=diff,
+    diffs = distribution[n_systems:]
+    # a tolerance for the float sums: a difference of 0 up to rounding counts on both sides
+    hits = np.minimum((diffs <= 1e-12).sum(axis=1), (diffs >= -1e-12).sum(axis=1))
+    return BootstrapUAR(uar=point[:n_systems], low=low[:n_systems], high=high[:n_systems], diff=point[n_systems:],
                         diff_low=low[n_systems:], diff_high=high[n_systems:],
-                        p_value=(1 + hits) / (1 + resamples))
+                        p_value=np.minimum(1.0, 2 * (1 + hits) / (1 + resamples)))
 
 
 def corrected_resampled_ttest(diffs, test_train_ratio: float) -> tuple[float, float]:
@@ -455,7 +458,7 @@ def _comparison_text(comparisons: pd.DataFrame, best: str, n_folds: int, confide
              f"against its best member; {len(comparisons)} comparisons. Difference = UAR of the system minus "
              f"UAR of the reference, in points, with its {level} paired bootstrap interval (both systems "
              f"scored on the same {resamples} resamples, seed {seed}) and the bootstrap p-value of no "
-             "difference (two-sided)."]
+             f"difference (two-sided; the smallest {resamples} resamples can give is {2 / (resamples + 1):.3f})."]
     if n_folds >= MIN_FOLDS_TTEST:
         text += [f"Over the {n_folds} folds, the corrected resampled t-test (Nadeau and Bengio 2003; "
                  f"test/training ratio {comparisons['test_train_ratio'].iloc[0]:.3g}, {n_folds - 1} degrees of "
@@ -510,7 +513,7 @@ def make_report(systems: dict[str, dict], out_dir: str | os.PathLike, experiment
     out.mkdir(parents=True, exist_ok=True)
     summary_rows, fold_rows, class_rows, frames = [], [], [], {}
     for name, system in systems.items():
-        frames[name] = _read_predictions(system["predictions"])
+        frames[name] = read_predictions(system["predictions"])
         per_fold, per_class, cm, classes = score_system(frames[name])
         fold_rows.append(per_fold.assign(system=name, kind=system["kind"]))
         class_rows.append(per_class.assign(system=name))
