@@ -1,12 +1,16 @@
 # Two commands do all set-up on a fresh machine:
 #   make run    the workflow on the embedded default config (config/config.yaml)
 #   make test   the test suite
+# run, report and clean take another experiment's config as CONFIG=config/esc10.yaml.
 # Both create the virtual environment .venv first (pip; PyTorch from pip's index or local wheels).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CONFIG ?= config/config.yaml
+# the experiment's results folder, as the config names it (results/<experiment>)
+RESULTS = $(shell $(BIN)/python -c "import sys, yaml; c = yaml.safe_load(open(sys.argv[1])); print(c.get('results', 'results') + '/' + c['experiment'])" $(CONFIG))
 
 .PHONY: run test lint report clean
 
@@ -20,7 +24,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/snakemake --cores all
+	$(BIN)/snakemake --cores all --configfile $(CONFIG)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -28,8 +32,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 
+# report.html of the experiment of CONFIG, written into its results folder
 report: $(STAMP)
-	$(BIN)/snakemake --report report.html
+	$(BIN)/snakemake --configfile $(CONFIG) --report "$(RESULTS)/report.html"
 
-clean:
-	rm -rf results/* .snakemake report.html
+# the results of the experiment of CONFIG only; other experiments' results stay
+clean: $(STAMP)
+	rm -rf "$(RESULTS)"

@@ -208,6 +208,9 @@ def _check_references(config: dict) -> None:
                 raise DeepselfError(f"config key fusions.{name}.models: {model!r} is not a model")
         if name in config["models"]:
             raise DeepselfError(f"config key fusions.{name}: a model has the same name")
+        if fusion["method"] == "weighted" and config["cv"]["dev_fraction"] == 0:
+            raise DeepselfError(f"config key fusions.{name}.method: weighted weighs by development UAR, and "
+                                "cv.dev_fraction is 0 (no development split); use mean or set cv.dev_fraction above 0")
     for name, model in config["models"].items():
         hp = model["train"]
         if config["cv"]["dev_fraction"] == 0 and (hp["patience"] or hp["scheduler"] == "plateau"):

@@ -43,3 +43,24 @@ def test_fuse_fold_refuses_different_samples(tmp_path):
     with pytest.raises(DeepselfError, match="holds other samples"):
         fuse_fold([pa, pb], [sa, sb], "mean", tmp_path / "out.csv")
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_weighted_fusion_leaves_no_file_open(tmp_path):
+    """Every summary.json is closed once read (a ResourceWarning would say otherwise)."""
+    import gc
+    import sys
+    import warnings
+
+    pa, sa = _write(tmp_path, "a", ["s1", "s2", "s3"], np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]]), 0.9)
+    pb, sb = _write(tmp_path, "b", ["s1", "s2", "s3"], np.array([[0.1, 0.9], [0.6, 0.4], [0.5, 0.5]]), 0.3)
+    unraisable = []
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    try:
+        with warnings.catch_warnings():
+            # a file closed by the garbage collector warns from its __del__: the hook gets it
+            warnings.simplefilter("error", ResourceWarning)
+            fuse_fold([pa, pb], [sa, sb], "weighted", tmp_path / "out.csv")
+            gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert not unraisable, [str(u.exc_value) for u in unraisable]

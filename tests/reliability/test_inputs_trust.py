@@ -292,6 +292,12 @@ def test_dev_fraction_zero_is_valid_and_needs_no_dev_split(tmp_path):
         validate_config({"experiment": "z", "data": {"adapter": "digits"}, "cv": {"dev_fraction": 0},
                          "features": {"f": {"kind": "image"}}, "train": {"patience": 3},
                          "models": {"m": {"arch": "fnn", "feature": "f"}}})
+    with pytest.raises(DeepselfError, match="fusions.w.method: weighted weighs by development UAR, and "
+                                            "cv.dev_fraction is 0"):
+        validate_config({"experiment": "z", "data": {"adapter": "digits"}, "cv": {"dev_fraction": 0},
+                         "features": {"f": {"kind": "image"}}, "fusions": {"w": {"models": ["m", "n"],
+                                                                                 "method": "weighted"}},
+                         "models": {"m": {"arch": "fnn", "feature": "f"}, "n": {"arch": "fnn", "feature": "f"}}})
 
 
 # --- 10 and 11: one line, and before any job -------------------------------------------------------
