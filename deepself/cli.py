@@ -223,7 +223,14 @@ def _setup_logging(log_file: str | None, verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # `predict MODEL --model cnn a.wav`: argparse has filled FILES (empty) before the option, so
+    # FILES given after options come back as extra arguments; any other extra is an error.
+    if extra and hasattr(args, "files") and not any(e.startswith("-") for e in extra):
+        args.files = [*args.files, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(e for e in extra if e.startswith('-')) or ' '.join(extra)}")
     _setup_logging(args.log, args.verbose)
     try:
         args.run(args)

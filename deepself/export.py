@@ -134,6 +134,8 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, out: str | os.PathLike
     """
     from deepself.inference import build_model, input_shape, load_checkpoint
 
+    if Path(out).is_file():
+        raise DeepselfError(f"--out {out}: is a file; give the folder to write the bundle into (new or empty)")
     checkpoint = load_checkpoint(checkpoint_path)
     model = exported(build_model(checkpoint, checkpoint_path), checkpoint["normalize"])
     bundle = preprocessing(checkpoint)

@@ -72,6 +72,10 @@ def model_input(path: str | os.PathLike, checkpoint: dict) -> np.ndarray:
     if meta["kind"] == "image":
         x = readers.read_image(path, spec["image_mode"], spec["image_size"])
     else:
+        if spec.get("sample_rate") is None and readers.kind_of(str(path)) != "audio":
+            # the model's files carried their own rate (audio); a bare array says nothing of its rate
+            raise DeepselfError(f"{path}: the model learned from audio at {meta['sample_rate']:g} Hz; give an "
+                                f"audio file ({', '.join(readers.AUDIO_EXT)})")
         x, rate = ingest.read_signal(str(path), spec)  # reader and resampling, as ingest does
         if rate != meta["sample_rate"]:
             hint = "" if spec.get("resample") else " (the model was trained without resampling)"
@@ -80,7 +84,8 @@ def model_input(path: str | os.PathLike, checkpoint: dict) -> np.ndarray:
         if x.shape[0] != meta["n_channels"]:
             raise DeepselfError(f"{path}: {x.shape[0]} channels, the model learned from signals with "
                                 f"{meta['n_channels']}")
-        x = ingest.fit_length(x, int(meta["n_samples"]))
+        if not checkpoint.get("windows"):  # a windowed model takes a recording of any length of one window or more
+            x = _fit_length(x, int(meta["n_samples"]), rate, path)
         modality = meta.get("modality", "<name>")
         if meta.get("filter"):
             x = filtering.bandpass(x, rate, meta["filter"]["band"], meta["filter"]["order"],
@@ -88,10 +93,26 @@ def model_input(path: str | os.PathLike, checkpoint: dict) -> np.ndarray:
         if meta.get("feature_kind"):
             x = features.compute(meta["feature_kind"], x, rate, meta["feature_params"],
                                  key=f"features.{meta.get('feature', '<name>')}")
-    if tuple(x.shape) != expected:
+    windowed = checkpoint.get("windows")
+    if tuple(x.shape[:-1] if windowed else x.shape) != (expected[:-1] if windowed else expected):
         raise DeepselfError(f"{path}: gives an input of {shape_text(x.shape)}, the model takes "
-                            f"{shape_text(expected)}")
+                            f"{shape_text(expected)}{' (any length along the last axis)' if windowed else ''}")
+    if windowed:
+        from deepself.windows import starts
+
+        starts(x.shape[-1], windowed["length"], windowed["eval_hop"], what=str(path))  # shorter than a window: refused
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _fit_length(x: np.ndarray, length: int, rate: float, path) -> np.ndarray:
+    """``x`` cropped or zero-padded to the trained ``length`` as ingest did, with a warning naming the file."""
+    from deepself.io import ingest
+
+    if x.shape[-1] != length:
+        done = "cropped" if x.shape[-1] > length else "zero-padded"
+        log.warning("%s: %d samples (%.3g s), the model learned from %d (%.3g s): %s to %d samples", path,
+                    x.shape[-1], x.shape[-1] / rate, length, length / rate, done, length)
+    return ingest.fit_length(x, length)
 
 
 # --- experiments: every fold's checkpoint, one model or a fusion ---------------------------------
@@ -190,7 +211,8 @@ class _Inputs:
         recipe = json.dumps([checkpoint["store_meta"], input_shape(checkpoint)], sort_keys=True, default=str)
         if recipe not in self._cache:
             arrays = [model_input(p, checkpoint) for p in self.paths(checkpoint["store_meta"])]
-            self._cache[recipe] = np.stack(arrays)
+            # windowed models take recordings of their own lengths, one at a time
+            self._cache[recipe] = arrays if checkpoint.get("windows") else np.stack(arrays)
         return self._cache[recipe]
 
 
@@ -205,6 +227,18 @@ def _checkpoint_proba(path: Path, inputs: _Inputs, batch_size: int, classes: lis
         raise DeepselfError(f"{path}: classes {', '.join(checkpoint['classes'])} differ from "
                             f"{', '.join(classes)} of the other models")
     model = build_model(checkpoint, path)
+    plan = checkpoint.get("windows")
+    if plan:
+        from deepself import windows
+
+        rows = []
+        for recording in inputs.of(checkpoint):  # each of its own length; its windows cut batch by batch
+            x = torch.from_numpy(recording)[None]
+            first = windows.starts(x.shape[-1], plan["length"], plan["eval_hop"])
+            view = windows.Windows(x, np.zeros(len(first), dtype=np.int64), first, plan["length"])
+            window_proba = predict_proba(model, view, checkpoint_forward(checkpoint), batch_size).numpy()
+            rows.append(windows.aggregate(window_proba, view.recording, plan["aggregate"])[1][0])
+        return np.stack(rows), checkpoint
     x = torch.from_numpy(inputs.of(checkpoint))
     proba = predict_proba(model, x, checkpoint_forward(checkpoint), batch_size).numpy().astype(np.float64)
     return proba, checkpoint
@@ -239,7 +273,8 @@ def predict(source: str | os.PathLike, samples: pd.DataFrame, *, model: str | No
     Returns
     -------
     pandas.DataFrame
-        ``path`` (or ``id``), ``pred``, then ``p_<class>`` for every class.
+        The columns of ``predictions.csv`` that new samples have: ``id`` (the sheet's id, or the
+        file as given), ``label`` when the sheet gives one, ``pred``, then ``p_<class>`` for every class.
     """
     import numpy as np
     import pandas as pd
@@ -278,7 +313,14 @@ def predict(source: str | os.PathLike, samples: pd.DataFrame, *, model: str | No
         classes = list(checkpoint["classes"])
     else:
         raise DeepselfError(f"{source}: no such checkpoint file or experiment folder")
-    out = pd.DataFrame({key: samples[key].to_numpy(), "pred": [classes[i] for i in proba.argmax(1)]})
+    bad = ~np.isfinite(proba).all(axis=1)
+    if bad.any():
+        raise DeepselfError(f"{samples[key].iloc[int(np.flatnonzero(bad)[0])]}: the model gives non-finite "
+                            "probabilities; check the file for huge or non-finite values")
+    out = pd.DataFrame({"id": samples[key].to_numpy()})
+    if "label" in samples.columns:
+        out["label"] = samples["label"].to_numpy()
+    out["pred"] = [classes[i] for i in proba.argmax(1)]
     for c, name in enumerate(classes):
         out[f"p_{name}"] = proba[:, c]
     return out
@@ -339,6 +381,8 @@ def write_predictions(frame: pd.DataFrame, out: str | os.PathLike | None) -> Non
     if out is None:
         sys.stdout.write(frame.to_csv(index=False))
         return
+    if Path(out).is_dir():
+        raise DeepselfError(f"--out {out}: is a folder; give the path of the CSV file to write")
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False)
 
@@ -356,7 +400,7 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "predict", help="predict the class of new files with a trained model, an experiment's folds, or a fusion",
         description="Apply the stored ingest, filter, feature and normalisation steps of trained models to new "
-                    "files and write path, pred, p_<class>... as CSV. A results/<experiment> folder averages "
+                    "files and write id, [label,] pred, p_<class>... as CSV. A results/<experiment> folder averages "
                     "the probabilities of every fold's model.")
     p.add_argument("source", metavar="MODEL_OR_EXPERIMENT",
                    help="a checkpoint.pt (one fold's model) or a results/<experiment> folder (every fold's model)")

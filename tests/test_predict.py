@@ -117,8 +117,8 @@ def test_checkpoint_gives_the_held_out_predictions_of_training(experiment, model
     ids, files = held_out(experiment, fold, column)
     out = predict(experiment / "models" / model / f"fold{fold}" / "checkpoint.pt", pd.DataFrame({"path": files}))
     expected = pd.read_csv(experiment / "models" / model / f"fold{fold}" / "predictions.csv").set_index("id").loc[ids]
-    assert list(out.columns) == ["path", "pred", "p_c0", "p_c1", "p_c2"]
-    assert list(out["path"]) == files
+    assert list(out.columns) == ["id", "pred", "p_c0", "p_c1", "p_c2"]
+    assert list(out["id"]) == files
     np.testing.assert_allclose(probabilities(out), probabilities(expected), atol=1e-5, rtol=0)
     assert list(out["pred"]) == list(expected["pred"])
 
@@ -283,7 +283,7 @@ def test_command_writes_the_csv_or_prints_it(experiment, tmp_path, capsys):
     args = _parser().parse_args(["predict", checkpoint, files[0]])
     args.run(args)
     printed = capsys.readouterr().out
-    assert printed.splitlines()[0] == "path,pred,p_c0,p_c1,p_c2"
+    assert printed.splitlines()[0] == "id,pred,p_c0,p_c1,p_c2"
     assert printed.splitlines()[1].startswith(files[0])
 
 
@@ -301,3 +301,60 @@ def test_deepself_predict_subcommand(experiment, tmp_path):
     out = pd.read_csv(tmp_path / "p.csv")
     np.testing.assert_allclose(probabilities(out), probabilities(predict(experiment, pd.DataFrame({"path": files}),
                                                                          model="fnn")), atol=1e-6)
+
+
+# --- what a careless user gives predict (issue 13, item 9) ---------------------------------------
+
+def _deepself(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "deepself", *args], capture_output=True, text=True, cwd=REPO)
+
+
+def test_a_recording_of_another_length_warns_what_was_done(experiment, tmp_path, caplog):
+    checkpoint = experiment / "models" / "fnn" / "fold1" / "checkpoint.pt"
+    trained = int(load_checkpoint(checkpoint)["store_meta"]["n_samples"])
+    t = np.arange(trained + 500) / SR
+    sf.write(tmp_path / "long.wav", np.sin(2 * np.pi * 700 * t).astype(np.float32), SR, subtype="FLOAT")
+    sf.write(tmp_path / "short.wav", np.sin(2 * np.pi * 700 * t[:300]).astype(np.float32), SR, subtype="FLOAT")
+    with caplog.at_level("WARNING", logger="deepself.predict"):
+        out = predict(checkpoint, pd.DataFrame({"path": [str(tmp_path / "long.wav"), str(tmp_path / "short.wav")]}))
+    assert len(out) == 2
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("long.wav" in m and f"cropped to {trained} samples" in m for m in messages), messages
+    assert any("short.wav" in m and f"zero-padded to {trained} samples" in m for m in messages), messages
+
+
+def test_files_may_follow_options(experiment, tmp_path):
+    _, files = held_out(experiment, "2", "audio")
+    result = _deepself("predict", str(experiment), "--model", "fnn", *files[:2], "--out", str(tmp_path / "p.csv"))
+    assert result.returncode == 0, result.stderr
+    assert list(pd.read_csv(tmp_path / "p.csv")["id"]) == files[:2]
+    result = _deepself("predict", str(experiment), "--model", "fnn", files[0], "--no-such-option")
+    assert result.returncode == 2 and "unrecognized arguments: --no-such-option" in result.stderr
+
+
+def test_the_output_has_the_columns_of_predictions_csv(experiment, tmp_path):
+    sheet = read_sheet(experiment / "samples.csv").head(4)[["id", "label", "audio"]]
+    sheet.to_csv(tmp_path / "new.csv", index=False)
+    samples, origin = samples_from([], str(tmp_path / "new.csv"))
+    out = predict(experiment, samples, model="cnn", origin=origin)
+    trained = pd.read_csv(experiment / "models" / "cnn" / "fold1" / "predictions.csv")
+    assert list(out.columns) == [c for c in trained.columns if c != "fold"]
+    assert list(out["label"]) == list(sheet["label"])
+
+
+def test_an_audio_model_given_an_array_names_the_rate_it_expects(experiment, tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros(1200, dtype=np.float32))
+    with pytest.raises(DeepselfError, match=rf"x.npy: the model learned from audio at {SR} Hz; give an audio file"):
+        predict(experiment / "models" / "fnn" / "fold1" / "checkpoint.pt", pd.DataFrame({"path": [tmp_path / "x.npy"]}))
+
+
+def test_out_of_the_wrong_kind_is_one_clear_error(experiment, tmp_path):
+    _, files = held_out(experiment, "1", "audio")
+    checkpoint = str(experiment / "models" / "fnn" / "fold1" / "checkpoint.pt")
+    result = _deepself("predict", checkpoint, files[0], "--out", str(tmp_path))
+    assert result.returncode == 1 and "is a folder; give the path of the CSV file" in result.stderr
+    assert "Traceback" not in result.stderr
+    (tmp_path / "bundle.txt").write_text("not a folder")
+    result = _deepself("export", checkpoint, "--out", str(tmp_path / "bundle.txt"))
+    assert result.returncode == 1 and "is a file; give the folder" in result.stderr
+    assert "Traceback" not in result.stderr and (tmp_path / "bundle.txt").read_text() == "not a folder"
