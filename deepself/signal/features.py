@@ -137,6 +137,7 @@ def logmel(
     window="hann",
     center: bool = True,
     pad_mode: str = "constant",
+    window_at: str = "centre",
     power: float = 2.0,
     n_mels: int = 128,
     fmin: float = 0.0,
@@ -146,6 +147,7 @@ def logmel(
     peak_normalize: bool = False,
     log: str = "db",
     log_gain: float = 10000.0,
+    log_offset: float = 0.001,
     ref: float | str = 1.0,
     amin: float = 1e-10,
     top_db: float | None = 80.0,
@@ -156,7 +158,11 @@ def logmel(
     With ``peak_normalize=True, log="log10_1p", log_gain=10000, scale=1 / 9.457798957824707``,
     ``norm=1.0``, ``htk=True`` (and aisfx's STFT and Mel parameters) this is the input of the
     pretrained aisfx ConvBlocks (``aisfx.spectrogram.spectrogram_librosa`` followed by
-    ``aisfx.preprocessing.spectrogram_normalize``).
+    ``aisfx.preprocessing.spectrogram_normalize``). At 16 kHz, with ``n_fft=512, win_length=400,
+    hop_length=160, center=False, window_at="start", power=1, n_mels=64, fmin=125, fmax=7500,
+    htk=True, norm=None, log="offset", log_offset=0.001`` it is YAMNet's front end (its
+    ``features.py``; TensorFlow's Mel filters are triangles in Mel rather than in Hz, which moves
+    no weight of these 64 filters by more than 0.0045 of a filter's peak of 1).
 
     Parameters
     ----------
@@ -166,6 +172,12 @@ def logmel(
         Sampling rate in Hz.
     n_fft, hop_length, win_length, window, center, pad_mode, power
         STFT parameters as in :func:`spectrogram` (librosa's defaults: 2048, 512).
+    window_at : {"centre", "start"}, default "centre"
+        Where the window of ``win_length`` samples sits in each FFT frame of ``n_fft``: "centre"
+        as librosa (frames of ``n_fft`` samples); "start" as ``tf.signal.stft`` (frames of
+        ``win_length`` samples, each zero-padded at its end to ``n_fft``; needs ``center=False``).
+        The magnitudes are the same; the frames start ``(n_fft - win_length) // 2`` samples
+        earlier and there are ``1 + (time - win_length) // hop_length`` of them.
     n_mels : int, default 128
         Number of Mel bands.
     fmin : float, default 0.0
@@ -181,11 +193,14 @@ def logmel(
     peak_normalize : bool, default False
         Divide the sample, all channels together, by its largest absolute value before the STFT
         (a silent sample stays zero), so that the map does not depend on the recording level.
-    log : {"db", "log10_1p"}, default "db"
+    log : {"db", "log10_1p", "offset"}, default "db"
         "db": :func:`librosa.power_to_db` with ``ref``, ``amin`` and ``top_db``;
-        "log10_1p": ``log10(1 + log_gain * S)``, zero for silence, with no reference, floor or clip.
+        "log10_1p": ``log10(1 + log_gain * S)``, zero for silence, with no reference, floor or clip;
+        "offset": the natural ``log(S + log_offset)`` (YAMNet's, with ``log_offset=0.001``).
     log_gain : float, default 10000.0
-        Gain inside "log10_1p" (unused by "db").
+        Gain inside "log10_1p" (used by no other log).
+    log_offset : float, default 0.001
+        Offset inside "offset" (used by no other log).
     ref, amin, top_db
         dB conversion as in :func:`spectrogram`; ``top_db`` is relative to the peak over all
         channels of the sample (unused by "log10_1p").
@@ -200,6 +215,11 @@ def logmel(
         peak = np.max(np.abs(x))
         if peak > 0:
             x = x / peak
+    if window_at == "start":
+        # librosa centres the window in n_fft: zeros before and after the signal make its frames
+        # start where tf.signal.stft's do.
+        before = (n_fft - (win_length or n_fft)) // 2
+        x = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(before, n_fft - (win_length or n_fft) - before)])
     S = librosa.feature.melspectrogram(
         y=x,
         sr=sample_rate,
@@ -218,6 +238,8 @@ def logmel(
     )
     if log == "db":
         S = librosa.power_to_db(S, ref=_db_reference(ref), amin=amin, top_db=top_db)
+    elif log == "offset":
+        S = np.log(S + log_offset)
     else:
         S = np.log10(S * log_gain + 1.0)
     return (S * scale).astype(np.float32, copy=False)
@@ -311,9 +333,10 @@ FEATURES = {"raw": raw, "spectrogram": spectrogram, "logmel": logmel, "scalogram
 # same signal would not give the same features twice.
 _PAD_MODES = ("constant", "edge", "linear_ramp", "reflect", "symmetric")
 _CWT_METHODS = ("fft", "conv")
-_LOGMEL_LOGS = ("db", "log10_1p")
+_LOGMEL_LOGS = ("db", "log10_1p", "offset")
 # The parameters that only one logarithm of logmel reads.
-_LOGMEL_LOG_PARAMS = {"db": ("ref", "amin", "top_db"), "log10_1p": ("log_gain",)}
+_LOGMEL_LOG_PARAMS = {"db": ("ref", "amin", "top_db"), "log10_1p": ("log_gain",), "offset": ("log_offset",)}
+_WINDOW_AT = ("centre", "start")
 
 
 def _defaults(kind: str) -> dict:
@@ -434,6 +457,11 @@ def _check_logmel(p: dict, given: dict, key: str, sample_rate: float, n_samples:
     _check_bool(p, "peak_normalize", key)
     _check_choice(p, "log", key, _LOGMEL_LOGS)
     _check_number(p, "log_gain", key, positive=True)
+    _check_number(p, "log_offset", key, positive=True)
+    _check_choice(p, "window_at", key, _WINDOW_AT)
+    if p["window_at"] == "start" and p["center"]:
+        raise DeepselfError(f"{key}.window_at: start frames as tf.signal.stft does, which does not centre; "
+                            f"set center: false")
     _check_db(p, key)
     _check_number(p, "scale", key, positive=True)
     # A validated config carries every key (the schema fills defaults), so only a value other
@@ -603,6 +631,8 @@ def output_shape(
         return (n_channels, len(p["scales"]), -(-n_samples // p["hop"]))
     # Centred frames pad n_fft // 2 on each side (one sample less than n_fft when it is odd).
     padded = n_samples + 2 * (p["n_fft"] // 2) if p["center"] else n_samples
+    if p.get("window_at") == "start":
+        padded += p["n_fft"] - p["win_length"]
     frames = 1 + (padded - p["n_fft"]) // p["hop_length"]
     rows = 1 + p["n_fft"] // 2 if kind == "spectrogram" else p["n_mels"]
     return (n_channels, rows, frames)

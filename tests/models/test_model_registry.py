@@ -10,11 +10,17 @@ from deepself.models.registry import register_model
 
 # (n_chans, n_freqs, n_times) per input kind: large enough for every model's default pooling.
 SHAPES = {"1d": (3, None, 64), "2d": (2, 32, 40)}
+# Models whose input has a fixed part: YAMNet's patches are 96 frames.
+SHAPES_OF = {("yamnet", "2d"): (2, 32, 100)}
 CASES = [(arch, kind) for arch in list_models() for kind in model_inputs(arch)]
 
 
-def _input(kind, batch=4, seed=0):
-    n_chans, n_freqs, n_times = SHAPES[kind]
+def _shape(arch, kind):
+    return SHAPES_OF.get((arch, kind), SHAPES[kind])
+
+
+def _input(arch, kind, batch=4, seed=0):
+    n_chans, n_freqs, n_times = _shape(arch, kind)
     g = torch.Generator().manual_seed(seed)
     t = torch.arange(n_times) / n_times
     shape = (batch, n_chans, n_times) if n_freqs is None else (batch, n_chans, n_freqs, n_times)
@@ -24,9 +30,9 @@ def _input(kind, batch=4, seed=0):
 @pytest.mark.parametrize("arch,kind", CASES, ids=[f"{a}-{k}" for a, k in CASES])
 def test_forward_backward_without_nan(arch, kind):
     torch.manual_seed(0)
-    n_chans, n_freqs, n_times = SHAPES[kind]
+    n_chans, n_freqs, n_times = _shape(arch, kind)
     model = create_model(arch, n_chans=n_chans, n_freqs=n_freqs, n_times=n_times, n_outputs=5)
-    x = _input(kind)
+    x = _input(arch, kind)
     out = model(x)
     assert out.shape == (4, 5)
     assert torch.isfinite(out).all()
@@ -38,7 +44,7 @@ def test_forward_backward_without_nan(arch, kind):
 
 @pytest.mark.parametrize("arch,kind", CASES, ids=[f"{a}-{k}" for a, k in CASES])
 def test_summary_ends_with_the_class_scores(arch, kind):
-    n_chans, n_freqs, n_times = SHAPES[kind]
+    n_chans, n_freqs, n_times = _shape(arch, kind)
     model = create_model(arch, n_chans=n_chans, n_freqs=n_freqs, n_times=n_times, n_outputs=5)
     shape = (n_chans, n_times) if n_freqs is None else (n_chans, n_freqs, n_times)
     rows = summary(model, shape)

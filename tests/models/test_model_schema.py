@@ -95,7 +95,7 @@ def test_a_validated_config_reaches_the_models():
     assert isinstance(built["lstm"].head.rnn, nn.LSTM) and built["lstm"].head.rnn.input_size == 64
     assert built["crnn"].output_sizes == [(4, 16, 48), (8, 8, 48)]
     assert isinstance(built["crnn"].head.rnn, nn.LSTM) and built["crnn"].head.rnn.input_size == 64
-    assert built["tv"].net.features[0][0].in_channels == 2 and built["tv"].head.out_features == 4
+    assert built["tv"].net.features[0][0].in_channels == 2 and built["tv"].get_classifier().out_features == 4
     assert [g["lr"] for g in built["tv"].parameter_groups(0.01)] == [0.005, 0.01]
     assert built["panns"].conv_block1.conv1.kernel_size == (5, 5) and built["panns"].fc_audioset.out_features == 4
     for name, model in built.items():

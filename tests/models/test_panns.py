@@ -102,6 +102,42 @@ def test_mean_adapter_and_frozen_backbone():
                          train_mode="freeze")
     assert model.conv_block1.conv1.in_channels == 1
     [group] = model.parameter_groups(1e-3)
-    assert {id(p) for p in group["params"]} == {id(model.fc_audioset.weight), id(model.fc_audioset.bias)}
+    head = [model.fc1.weight, model.fc1.bias, model.fc_audioset.weight, model.fc_audioset.bias]
+    assert {id(p) for p in group["params"]} == {id(p) for p in head}  # what forward_head runs
     assert not model.conv_block2.conv1.weight.requires_grad and not model.train().bn0.training
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 2)
+
+
+def test_aisfx_pooling_is_aisfx_s_network():
+    """Max pooling after blocks 1-3, none after block 4, mean over frequency then max over time, no fc1."""
+    torch.manual_seed(0)
+    model = create_model("panns", n_chans=1, n_freqs=96, n_times=216, n_outputs=10, name="cnn10",
+                         pooling="aisfx").eval()
+    assert model.fc1 is None and "fc1.weight" not in model.state_dict()
+    x = torch.randn(2, 1, 96, 216)
+    h = model.bn0(x.transpose(2, 3).transpose(1, 3)).transpose(1, 3)
+    for i in range(1, 5):
+        block = getattr(model, f"conv_block{i}")
+        h = F.relu(block.bn2(block.conv2(F.relu(block.bn1(block.conv1(h))))))
+        h = F.max_pool2d(h, 2) if i < 4 else h
+    assert h.shape == (2, 512, 27, 12)  # (B, C, T / 8, mel / 8): the fourth block does not pool
+    expected = h.mean(3).max(2).values
+    with torch.no_grad():
+        torch.testing.assert_close(model.forward_features(x), expected)
+        torch.testing.assert_close(model.forward_head(expected, pre_logits=True), expected)
+        torch.testing.assert_close(model(x), model.fc_audioset(expected))
+
+
+def test_aisfx_pooling_ignores_a_files_fc1_and_cnn10_pooling_keeps_it(tmp_path):
+    checkpoint, state = _official("cnn10", n_mels=96)
+    torch.save(checkpoint, tmp_path / "Cnn10.pth")
+    aisfx = create_model("panns", n_chans=1, n_freqs=96, n_times=64, n_outputs=3, name="cnn10", pooling="aisfx",
+                         weights=str(tmp_path / "Cnn10.pth"))
+    assert torch.equal(aisfx.conv_block4.conv2.weight, state["conv_block4.conv2.weight"])
+    panns = create_model("panns", n_chans=1, n_freqs=96, n_times=64, n_outputs=3, name="cnn10",
+                         weights=str(tmp_path / "Cnn10.pth"))
+    assert torch.equal(panns.fc1.weight, state["fc1.weight"])
+    x = torch.rand(2, 1, 96, 64)
+    with torch.no_grad():
+        pre = panns.eval().forward_head(panns.forward_features(x), pre_logits=True)
+        torch.testing.assert_close(pre, F.relu(panns.fc1(panns.forward_features(x))))

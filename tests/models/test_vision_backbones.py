@@ -50,7 +50,7 @@ def _check_loaded(name, weights, arch="torchvision", size=64, backward=True, n_c
     assert own[f"{conv}.weight"].shape[1] == n_chans
     assert torch.allclose(own[f"{conv}.weight"], ref[f"{conv}.weight"].sum(1, keepdim=True).repeat(1, n_chans, 1, 1)
                           / n_chans, atol=1e-6)
-    assert model.head.out_features == 4 and model.head.in_features == reference.get_submodule(head).in_features
+    assert model.get_classifier().out_features == 4 and model.get_classifier().in_features == reference.get_submodule(head).in_features
     for key, value in own.items():
         if not key.startswith((f"{conv}.", f"{head}.")):
             assert torch.equal(value, ref[key]), key
@@ -58,7 +58,7 @@ def _check_loaded(name, weights, arch="torchvision", size=64, backward=True, n_c
     if backward:
         out = model(x)
         out.sum().backward()
-        assert torch.isfinite(model.head.weight.grad).all()
+        assert torch.isfinite(model.get_classifier().weight.grad).all()
     else:
         with torch.no_grad():
             out = model.eval()(x)
@@ -225,15 +225,27 @@ def test_train_modes_give_the_trainer_its_parameter_groups():
     assert frozen.net.fc.weight.grad is not None
 
 
-@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "alexnet"])
-def test_probe_split_gives_the_network_and_trains_only_the_head(name):
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "alexnet", "vgg11", "googlenet",
+                                  "resnext50_32x4d"])
+def test_declared_parts_compute_torchvisions_own_forward(name):
     torch.manual_seed(0)
-    model = create_model("torchvision", n_chans=1, n_freqs=64, n_times=64, n_outputs=3, name=name, resize=[64, 64],
+    model = create_model("torchvision", n_chans=3, n_freqs=64, n_times=64, n_outputs=3, name=name,
                          train_mode="probe").eval()
-    embedder, head = model.probe_split()
-    x = torch.randn(2, 1, 64, 64)
+    x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
-        torch.testing.assert_close(head(embedder(x)), model(x))
-    assert {id(p) for p in head.parameters()} == {id(p) for p in model.parameter_groups(0.1)[0]["params"]}
-    assert all(not p.requires_grad for p in embedder.parameters() if id(p) not in {id(q) for q in head.parameters()})
-    assert isinstance(model.head, torch.nn.Linear)  # the embedder put the head back after running
+        embedding = model.forward_features(x)
+        pre_logits = model.forward_head(embedding, pre_logits=True)
+        torch.testing.assert_close(model(x), model.net(x))  # torchvision's forward, untouched
+        torch.testing.assert_close(model.get_classifier()(pre_logits), model(x))
+    assert embedding.ndim == 2 and embedding.shape[0] == 2
+    assert model.get_classifier().out_features == 3
+    trained = {id(p) for g in model.parameter_groups(0.1) for p in g["params"]}
+    assert {id(p) for p in model.get_classifier().parameters()} <= trained
+    assert all(not p.requires_grad for p in model.backbone_parameters())
+
+
+def test_the_declared_first_convolution_is_adapted():
+    model = create_model("torchvision", n_chans=2, n_freqs=64, n_times=64, n_outputs=3, name="googlenet")
+    assert model.net.conv1.conv.in_channels == 2
+    model = create_model("torchvision", n_chans=5, n_freqs=64, n_times=64, n_outputs=3, name="mobilenet_v2")
+    assert model.net.features[0][0].in_channels == 5
