@@ -14,14 +14,16 @@ and ``report/{summary,uar_per_fold,per_class,comparisons}.csv``. The tables sit 
 
 remakes the report from the predictions already copied to ``benchmarks/results/bonn/`` (no training,
 no run: after the report itself changed), rewrites the report CSVs there and replaces the tables
-between those two lines in RESULTS.md. The config gives the systems, their order and the ``report``
-settings; the training-set sizes of the corrected resampled t-test come from the copied
-``summary.json`` files (``n_train + n_dev``: every sample outside the held-out fold).
+between those two lines in RESULTS.md. The systems, their order and the fusions' members are those
+of the copied ``report/summary.csv`` (the config may have gained models since the run); the config
+gives the ``report`` settings; the training-set sizes of the corrected resampled t-test come from
+the copied ``summary.json`` files (``n_train + n_dev``: every sample outside the held-out fold).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import subprocess
@@ -83,19 +85,23 @@ def section(experiment: str, results: Path, args) -> str:
     return "\n".join(lines) + "\n\n" + report + "\n"
 
 
-def systems_of(config: dict, src: Path) -> dict[str, dict]:
-    """The report's systems (``deepself.report.make_report``) of a validated config, read from ``src``."""
+def systems_of(src: Path) -> dict[str, dict]:
+    """The systems of a copied experiment (``deepself.report.make_report``'s argument), in the order, with
+    the kinds and fusion members, that its ``report/summary.csv`` gives: what the run reported, whatever
+    its config has become since."""
+    with open(src / "report" / "summary.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
     systems = {}
-    for stage, names in (("models", config["models"]), ("fusions", config["fusions"])):
-        for name in names:
-            paths = sorted((src / stage / name).glob("fold*/predictions.csv"),
-                           key=lambda p: (len(p.parent.name), p.parent.name))
-            if not paths:
-                sys.exit(f"collect_results: {src / stage / name}/fold*/predictions.csv: none, but the config "
-                         f"of {config['experiment']} has {stage[:-1]} {name!r}")
-            systems[name] = {"kind": stage[:-1], "predictions": [str(p) for p in paths]}
-            if stage == "fusions":
-                systems[name]["models"] = config["fusions"][name]["models"]
+    for row in rows:
+        stage = "models" if row["kind"] == "model" else "fusions"
+        paths = sorted((src / stage / row["system"]).glob("fold*/predictions.csv"),
+                       key=lambda p: (len(p.parent.name), p.parent.name))
+        if not paths:
+            sys.exit(f"collect_results: {src / stage / row['system']}/fold*/predictions.csv: none, but "
+                     f"{src / 'report' / 'summary.csv'} lists {row['kind']} {row['system']!r}")
+        systems[row["system"]] = {"kind": row["kind"], "predictions": [str(p) for p in paths]}
+        if row["kind"] == "fusion":
+            systems[row["system"]]["models"] = row["models"].split("+")
     return systems
 
 
@@ -104,9 +110,8 @@ def rereport(experiment: str, config_path: str, copies: Path, results_md: Path) 
     from deepself.config import load_config
     from deepself.report import make_report
 
-    config = load_config(config_path)
     src = copies / experiment
-    systems = systems_of(config, src)
+    systems = systems_of(src)
     train_size = {}
     for path in src.glob("models/*/fold*/summary.json"):
         fold = json.loads(path.read_text())
@@ -114,7 +119,7 @@ def rereport(experiment: str, config_path: str, copies: Path, results_md: Path) 
         if train_size.setdefault(fold["fold"], size) != size:
             sys.exit(f"collect_results: {path}: fold {fold['fold']} trained on {size} samples, another model's "
                      f"summary.json says {train_size[fold['fold']]}")
-    settings = config["report"]
+    settings = load_config(config_path)["report"]
     with tempfile.TemporaryDirectory() as tmp:
         make_report(systems, tmp, experiment, train_size=train_size, resamples=settings["bootstrap_resamples"],
                     seed=settings["seed"], confidence=settings["confidence"])

@@ -4,8 +4,8 @@
 
 Cases: synthetic predictions shaped like FER-2013's dev split (3,589 held-out samples, 7 classes,
 1 fold, 2 models and their fusion) and like ESC-10 (400 samples, 10 classes, 5 folds, 3 models and
-2 fusions), written as the workflow writes them; then every experiment under benchmarks/results/
-whose config is in config/ (real predictions). For each it prints the median over ``--repeats``
+2 fusions), written as the workflow writes them; then every experiment copied under
+benchmarks/results/ (real predictions; its systems as its report/summary.csv lists them). For each it prints the median over ``--repeats``
 runs of the bootstrap step (intervals of every system and every paired comparison, with the
 corrected resampled t-test: ``deepself.report.compare_systems``) and the time of one whole
 ``make_report`` (CSV reading, confusion matrices, figures, the bootstrap included).
@@ -29,7 +29,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from collect_results import systems_of  # noqa: E402
 
-from deepself.config import load_config  # noqa: E402
 from deepself.report import (  # noqa: E402
     align_predictions,
     compare_systems,
@@ -112,10 +111,9 @@ def main(argv=None) -> None:
             folder = Path(tmp) / name.replace(" ", "_")
             folder.mkdir()
             cases.append((name, write_synthetic(folder, sizes, n_classes, accuracy, fusions)))
-        for copy in sorted((ROOT / "benchmarks" / "results").glob("*/")):
-            config = ROOT / "config" / f"{copy.name}.yaml"
-            if config.is_file():
-                cases.append((f"benchmarks/results/{copy.name}", systems_of(load_config(config), copy)))
+        for summary in sorted((ROOT / "benchmarks" / "results").glob("*/report/summary.csv")):
+            copy = summary.parents[1]
+            cases.append((f"benchmarks/results/{copy.name}", systems_of(copy)))
         for name, systems in cases:
             shape, times, whole = time_case(systems, args.resamples, args.repeats)
             print(f"{name:34} {shape['samples']:7d} {shape['classes']:7d} {shape['folds']:5d} {shape['systems']:7d} "

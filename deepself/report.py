@@ -403,6 +403,8 @@ def plot_uar_ci(summary: pd.DataFrame, confidence: float, resamples: int, path: 
     errors = np.vstack([mean - summary["uar_ci_low"], summary["uar_ci_high"] - mean])
     for kind, colour in (("model", "tab:blue"), ("fusion", "tab:orange")):
         rows = (summary["kind"] == kind).to_numpy()
+        if not rows.any():
+            continue
         ax.errorbar(mean[rows], y[rows], xerr=errors[:, rows], fmt="o", color=colour, capsize=4, label=kind)
     ax.axvline(mean.max(), color="grey", linestyle="--", linewidth=1)
     ax.set_yticks(y, summary["system"])
