@@ -5,10 +5,11 @@
 Cases: synthetic predictions shaped like FER-2013's dev split (3,589 held-out samples, 7 classes,
 1 fold, 2 models and their fusion) and like ESC-10 (400 samples, 10 classes, 5 folds, 3 models and
 2 fusions), written as the workflow writes them; then every experiment copied under
-benchmarks/results/ (real predictions; its systems as its report/summary.csv lists them). For each it prints the median over ``--repeats``
-runs of the bootstrap step (intervals of every system and every paired comparison, with the
-corrected resampled t-test: ``deepself.report.compare_systems``) and the time of one whole
-``make_report`` (CSV reading, confusion matrices, figures, the bootstrap included).
+benchmarks/results/ (real predictions; its systems as its report/summary.csv lists them). For each
+it prints the median over ``--repeats`` runs of the bootstrap step (intervals of every system and
+every paired comparison, with the corrected resampled t-test: ``deepself.report.compare_systems``)
+and the time of one whole ``make_report`` (CSV reading, confusion matrices, figures, the bootstrap
+included).
 """
 
 from __future__ import annotations

@@ -460,7 +460,8 @@ def _comparison_text(comparisons: pd.DataFrame, best: str, n_folds: int, confide
              f"against its best member; {len(comparisons)} comparisons. Difference = UAR of the system minus "
              f"UAR of the reference, in points, with its {level} paired bootstrap interval (both systems "
              f"scored on the same {resamples} resamples, seed {seed}) and the bootstrap p-value of no "
-             f"difference (two-sided; the smallest {resamples} resamples can give is {2 / (resamples + 1):.3f})."]
+             f"difference (two-sided; the smallest p-value {resamples} resamples can give is "
+             f"{2 / (resamples + 1):.3f})."]
     if n_folds >= MIN_FOLDS_TTEST:
         text += [f"Over the {n_folds} folds, the corrected resampled t-test (Nadeau and Bengio 2003; "
                  f"test/training ratio {comparisons['test_train_ratio'].iloc[0]:.3g}, {n_folds - 1} degrees of "
