@@ -9,6 +9,7 @@ plain, fully specified parameters.
 from __future__ import annotations
 
 import copy
+import glob
 import json
 import os
 import sys
@@ -352,3 +353,17 @@ def write_config_doc(readme: str | os.PathLike) -> None:
     head, rest = text.split(DOC_BEGIN, 1)
     tail = rest.split(DOC_END, 1)[1]
     Path(readme).write_text(f"{head}{DOC_BEGIN}\n{schema_markdown()}{DOC_END}{tail}")
+
+
+def training_gpu_units(train: dict) -> int:
+    """Units of the workflow's ``gpu`` resource a training job takes (``train.gpu``).
+
+    ``auto``: 1 when the machine that runs snakemake has an NVIDIA GPU (seen in the driver's
+    ``/proc`` entries, without importing torch, which would cost the DAG seconds) and
+    ``CUDA_VISIBLE_DEVICES`` does not hide it; else 0, so that CPU-only training jobs are limited by
+    ``--cores`` alone.
+    """
+    if train["gpu"] != "auto":
+        return int(train["gpu"])
+    hidden = os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1")
+    return int(bool(glob.glob("/proc/driver/nvidia/gpus/*")) and not hidden)

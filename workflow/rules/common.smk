@@ -5,7 +5,7 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
-from deepself.config import validate_config
+from deepself.config import training_gpu_units, validate_config
 from deepself.errors import DeepselfError
 from deepself.io.sheet import preflight
 
@@ -94,6 +94,18 @@ def train_spec(model):
             "cv_seed": C["cv"]["seed"],
         }
     )
+
+
+def train_threads(wildcards):
+    return C["models"][wildcards.model]["train"]["threads"]
+
+
+def train_gpu(wildcards):
+    return training_gpu_units(C["models"][wildcards.model]["train"])
+
+
+def resume_every_s(wildcards):
+    return C["models"][wildcards.model]["train"]["resume_every_s"]
 
 
 def fold_groups(model):

@@ -1,28 +1,10 @@
-import glob
-
 # A job per model and fold; for a model with train.folds_per_job > 1, a job per model and group of
 # folds instead, which trains them in turn in one process (saving a job's start-up per fold) and
 # writes the same files. A rule's outputs cannot be a function of its wildcards, so each group of
 # folds has its own rule below; every output has exactly one rule, as each rule's model wildcard
-# takes only the models that it trains.
+# takes only the models that it trains. Threads, the gpu resource and the resume interval come
+# from each model's train settings (train_threads, train_gpu, resume_every_s in common.smk).
 FOLD_GROUPS = {}
-# CUDA devices of the machine that runs snakemake, seen without importing torch (seconds of DAG time).
-HAS_GPU = bool(glob.glob("/proc/driver/nvidia/gpus/*")) and os.environ.get("CUDA_VISIBLE_DEVICES") not in ("", "-1")
-
-
-def train_threads(wildcards):
-    return C["models"][wildcards.model]["train"]["threads"]
-
-
-def train_gpu(wildcards):
-    """Units of the `gpu` resource (train.gpu): auto = 1 with a GPU here, 0 on a CPU-only machine."""
-    gpu = C["models"][wildcards.model]["train"]["gpu"]
-    return int(HAS_GPU) if gpu == "auto" else gpu
-
-
-def resume_every_s(wildcards):
-    return C["models"][wildcards.model]["train"]["resume_every_s"]
-
 for _model in MODELS:
     if C["models"][_model]["train"]["folds_per_job"] > 1:
         for _folds in fold_groups(_model):
