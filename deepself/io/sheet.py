@@ -286,7 +286,7 @@ def held_out_folds(folds: list[str], cv: dict) -> list[str]:
 
 def check_folds(sheet: pd.DataFrame, classes: list[str], cv: dict, origin: str) -> None:
     """Every held-out fold must leave every class in its training part, and enough for the development split."""
-    n_classes, fraction = len(classes), cv["dev_fraction"]
+    fraction = cv["dev_fraction"]
     folds = held_out_folds(sorted(sheet["fold"].unique()), cv)
     training = {fold: sheet.loc[sheet["fold"] != fold, "label"].value_counts() for fold in folds}
     for fold, train in training.items():  # first the worse: a class missing altogether
@@ -304,16 +304,6 @@ def check_folds(sheet: pd.DataFrame, classes: list[str], cv: dict, origin: str) 
                     f"{origin}: fold {fold!r}: class {name!r} has {n} sample in the fold's training part, and the "
                     f"development split (cv.dev_fraction {fraction:g}) needs 2: add samples of {name!r} to other "
                     "folds, or set cv.dev_fraction 0"
-                )
-        if fraction > 0:
-            # scikit-learn's StratifiedShuffleSplit: ceil(fraction * n) samples go to development
-            pool = int(train.sum())
-            n_dev = math.ceil(fraction * pool)
-            if n_dev < n_classes or pool - n_dev < n_classes:
-                raise DeepselfError(
-                    f"{origin}: fold {fold!r}: cv.dev_fraction {fraction:g} sets aside {n_dev} of its {pool} training "
-                    f"samples, and both parts need one of each of the {n_classes} classes: "
-                    f"{'raise' if n_dev < n_classes else 'lower'} cv.dev_fraction"
                 )
 
 
