@@ -45,11 +45,6 @@ def model_inputs(name: str) -> tuple[str, ...]:
     return _INPUTS[name]
 
 
-def model_builder(name: str) -> Callable[..., nn.Module]:
-    """The registered builder (class or function) of ``name``."""
-    return _MODELS[name]
-
-
 def hyperparameters(name: str) -> dict[str, object]:
     """The keyword hyperparameters of ``name`` and their defaults (the arch's config keys)."""
     params = inspect.signature(_MODELS[name]).parameters.values()
