@@ -6,6 +6,11 @@ image, float32, ``(batch, *input shape)``, any batch size) and returns the class
 consumer only has to repeat the reading and feature steps that ``preprocessing.json`` describes.
 The statistics are in the JSON too, for a consumer that wants to check or reuse them.
 
+A model trained on windows (``models.<name>.windows``) takes one window, ``(batch, channels, [rows,]
+window length)``: the consumer cuts each recording's input (of any length of at least one window)
+into windows and averages their probabilities, as ``preprocessing.json``'s ``windows`` and ``steps``
+say, exactly as :mod:`deepself.predict` does.
+
 ``preprocessing.json`` holds how files are read (the modality's ingest settings), the store's
 sample rate, channels and length (signals are cropped or zero-padded to it), the band-pass, the
 feature map and its complete parameters, the normalisation, and the class names in the order of
@@ -79,10 +84,12 @@ def preprocessing(checkpoint: dict) -> dict:
                              formula="(x - mean) / std; mean and std broadcast over one input")
     elif stats["mode"] == "sample":
         normalisation["formula"] = ("(x - x.mean()) / max(x.std(ddof=1), 1e-8), over all values of one input")
+    plan = windows_spec(checkpoint)
     steps = ["read the file (audio: wav/flac/ogg; sensor: txt/csv/tsv/npy as time x channels; image: png/jpg/bmp)"]
     if signal:
-        steps += ["resample to signal.sample_rate when ingest.resample is set (librosa.resample, soxr_hq)",
-                  "crop or zero-pad the end to signal.n_samples"]
+        steps.append("resample to signal.sample_rate when ingest.resample is set (librosa.resample, soxr_hq)")
+        if not plan:  # windows take a recording of any length
+            steps.append("crop or zero-pad the end to signal.n_samples")
         if meta.get("filter"):
             steps.append("band-pass: sos = scipy.signal.butter(filter.order, filter.band, 'bandpass', "
                          "fs=signal.sample_rate, output='sos'); scipy.signal.sosfiltfilt(sos, x, axis=-1)")
@@ -90,8 +97,15 @@ def preprocessing(checkpoint: dict) -> dict:
             steps.append(f"feature map: deepself.signal.features.{feature['kind']} with feature.params")
     else:
         steps.append("resize to ingest.image_size (bilinear) and convert to ingest.image_mode; scale to [0, 1]")
-    steps.append(f"run model.onnx on the float32 batch (batch, {', '.join(map(str, input_shape(checkpoint)))}); "
-                 "normalisation and softmax are in the graph")
+    if plan:
+        steps.append("cut windows along the last axis of that input (n_frames long): windows.length frames "
+                     "starting at 0, windows.eval_hop, 2 * windows.eval_hop, ... while a whole window fits, plus "
+                     "one starting at n_frames - windows.length when those miss the end; a recording shorter "
+                     "than windows.length frames has no decision")
+    steps.append(f"run model.onnx on the float32 batch ({'windows' if plan else 'batch'}, "
+                 f"{', '.join(map(str, input_shape(checkpoint)))}); normalisation and softmax are in the graph")
+    if plan:
+        steps.append(f"the recording's probabilities: {plan['formula']}")
     return {
         "format": FORMAT,
         "model": {"file": "model.onnx", "arch": checkpoint["model"], "args": checkpoint["model_args"],
@@ -107,8 +121,34 @@ def preprocessing(checkpoint: dict) -> dict:
         "filter": meta.get("filter"),
         "feature": feature,
         "normalize": normalisation,
+        "windows": plan,
         "steps": steps,
     }
+
+
+AGGREGATE_FORMULAS = {
+    "mean": "the mean of its windows' probabilities, column by column",
+    "log_mean": "p = exp(mean over its windows of log(max(probability, 1e-12))), column by column, then "
+                "p / p.sum() (a normalised geometric mean)",
+}
+
+
+def windows_spec(checkpoint: dict) -> dict | None:
+    """How a windowed model's recordings are cut and decided, for ``preprocessing.json`` (None: whole inputs).
+
+    Lengths are in frames of the model's input (samples of the signal, or columns of its feature
+    map) and in seconds; only the evaluation hop matters here (the training hop is given for the record).
+    """
+    from deepself.windows import frame_rate
+
+    plan = checkpoint.get("windows")
+    if not plan:
+        return None
+    rate = frame_rate(checkpoint["store_meta"])
+    return {"length": plan["length"], "eval_hop": plan["eval_hop"], "train_hop": plan["hop"],
+            "unit": "frames along the last axis of the model's input", "frame_rate": rate,
+            "length_s": plan["length"] / rate, "eval_hop_s": plan["eval_hop"] / rate,
+            "aggregate": plan["aggregate"], "formula": AGGREGATE_FORMULAS[plan["aggregate"]]}
 
 
 def export_checkpoint(checkpoint_path: str | os.PathLike, out: str | os.PathLike,
@@ -204,14 +244,22 @@ def check_bundle(bundle: str | os.PathLike, checkpoint: dict, files: list[str], 
         import onnxruntime
     except ImportError:
         raise DeepselfError("--check needs the package onnxruntime (pip install onnxruntime)") from None
-    x = np.stack([model_input(f, checkpoint) for f in files])
+    inputs, owner = [model_input(f, checkpoint) for f in files], list(files)
+    plan = checkpoint.get("windows")
+    if plan:  # the model takes one window: compare on every window of every file
+        from deepself.windows import starts
+
+        cut = [(f, x[..., s : s + plan["length"]]) for f, x in zip(files, inputs, strict=True)
+               for s in starts(x.shape[-1], plan["length"], plan["eval_hop"])]
+        owner, inputs = [f for f, _ in cut], [w for _, w in cut]
+    x = np.stack(inputs)
     session = onnxruntime.InferenceSession(str(Path(bundle) / "model.onnx"), providers=["CPUExecutionProvider"])
     onnx_proba = session.run([OUTPUT], {INPUT: x})[0]
     torch_proba = predict_proba(model, torch.from_numpy(x), checkpoint_forward(checkpoint), len(x)).numpy()
     difference = np.abs(onnx_proba - torch_proba).max(axis=1)
     worst = float(difference.max())
     if worst > TOLERANCE:
-        raise DeepselfError(f"{files[int(difference.argmax())]}: onnxruntime's probabilities from {bundle}/model.onnx "
+        raise DeepselfError(f"{owner[int(difference.argmax())]}: onnxruntime's probabilities from {bundle}/model.onnx "
                             f"differ from PyTorch's by {worst:.2g} (more than {TOLERANCE:g})")
     return worst
 

@@ -27,7 +27,13 @@ def recordings(tmp_path):
     for i, c in enumerate(labels):
         x[i, 0] += np.sin(2 * np.pi * 5 * (c + 1) * t + rng.uniform(0, 2 * np.pi)).astype(np.float32)
     ids = [f"r{i:02d}" for i in range(n)]
-    with create_store(tmp_path / "raw.h5", n, x.shape[1:], {"kind": "signal", "layout": "CT", "sample_rate": RATE}) as w:
+    ingest = validate_config({"experiment": "t", "data": {"sheet": "s.csv", "modalities": {"main": {"column": "path", "kind": "sensor",
+                              "sample_rate": RATE}}}, "features": {"f": {"kind": "raw"}},
+                              "models": {"m": {"arch": "fnn", "feature": "f"}}}
+                             )["data"]["modalities"]["main"]
+    meta = {"kind": "signal", "layout": "CT", "sample_rate": RATE, "modality": "main", "n_channels": 1,
+            "n_samples": x.shape[-1], "ingest": ingest}  # as ingest writes it, so that predict can replay it
+    with create_store(tmp_path / "raw.h5", n, x.shape[1:], meta) as w:
         w.write(ids, x)
     pd.DataFrame({"id": ids, "label": [f"c{c}" for c in labels],
                   "fold": [str(i // 3 % 3 + 1) for i in range(n)]}).to_csv(tmp_path / "samples.csv", index=False)
@@ -69,3 +75,111 @@ def test_windowed_model_decides_per_recording(recordings):
     assert checkpoint["model_args"]["n_times"] == 50
     assert checkpoint["windows"] == {"length": 50, "hop": 25, "eval_hop": 50, "aggregate": "log_mean",
                                      "random_offset": True}
+
+
+@pytest.mark.parametrize("windows", [None, WINDOWS])
+def test_minirocket_fits_its_transform_and_a_regression(recordings, windows):
+    out = recordings / "minirocket"
+    result = train_fold(recordings / "samples.csv", recordings / "raw.h5", "1",
+                        _spec("minirocket", {"n_kernels": 840}, windows, augment=TRAIN_DEFAULTS["augment"]), out)
+    assert result["test_uar"] >= 0.9
+    state = load_checkpoint(out / "checkpoint.pt")["state_dict"]
+    assert state["biases"].abs().sum() > 0  # fitted, and kept in the checkpoint
+    assert len(pd.read_csv(out / "predictions.csv")) == result["n_test"] == 21
+
+
+def test_predict_windows_a_recording_of_any_length_as_training_did(recordings):
+    from deepself.errors import DeepselfError
+    from deepself.predict import predict
+
+    out = recordings / "cnn1d"
+    train_fold(recordings / "samples.csv", recordings / "raw.h5", "2",
+               _spec("cnn1d", {"channels": [8], "kernel": 5, "padding": 2, "pool": 2}, WINDOWS, epochs=2), out)
+    t = np.arange(int(4.3 * RATE)) / RATE  # longer than the training recordings
+    np.savetxt(recordings / "long.txt", np.sin(2 * np.pi * 10 * t))
+    np.savetxt(recordings / "short.txt", np.sin(2 * np.pi * 10 * t[:30]))  # 0.3 s: less than one window
+    frame = predict(out / "checkpoint.pt", pd.DataFrame({"path": [str(recordings / "long.txt")]}))
+    assert len(frame) == 1 and np.isclose(frame.filter(like="p_").to_numpy().sum(), 1.0)
+    with pytest.raises(DeepselfError, match="short.txt: 30 frames, shorter than one window of 50"):
+        predict(out / "checkpoint.pt", pd.DataFrame({"path": [str(recordings / "short.txt")]}))
+
+
+def test_export_bundle_and_its_documented_windowing_reproduce_predict(recordings, tmp_path):
+    """A consumer with the bundle alone (numpy, scipy, onnxruntime) decides a long recording as ``predict`` does."""
+    import json
+
+    import onnxruntime
+
+    from deepself.errors import DeepselfError
+    from deepself.export import export_checkpoint
+    from deepself.predict import predict
+
+    out = recordings / "cnn1d"
+    windows = {**WINDOWS, "eval_hop_s": 0.3}  # 430 samples: windows at 0, 30, ..., 360, then one at 380
+    train_fold(recordings / "samples.csv", recordings / "raw.h5", "2",
+               _spec("cnn1d", {"channels": [8], "kernel": 5, "padding": 2, "pool": 2}, windows, epochs=2), out)
+    t = np.arange(430) / RATE
+    np.savetxt(recordings / "long.txt", 0.5 * np.sin(2 * np.pi * 10 * t) + 0.1 * np.cos(2 * np.pi * 3 * t))
+    np.savetxt(recordings / "short.txt", np.sin(2 * np.pi * 10 * t[:49]))  # one sample short of a window
+    bundle = tmp_path / "bundle"
+    export_checkpoint(out / "checkpoint.pt", bundle, check_files=[str(recordings / "long.txt")])
+    spec = json.loads((bundle / "preprocessing.json").read_text())
+    assert spec["windows"]["length"] == 50 and spec["windows"]["eval_hop"] == 30
+    assert spec["windows"]["length_s"] == pytest.approx(0.5) and spec["windows"]["aggregate"] == "log_mean"
+    assert spec["model"]["input"]["shape"] == ["batch", 1, 50]
+    assert not any("crop or zero-pad" in step for step in spec["steps"])  # a recording keeps its length
+
+    x = np.loadtxt(recordings / "long.txt", dtype=np.float32)[None]  # no filter, no feature map in this model
+    w = spec["windows"]
+    first = list(range(0, x.shape[-1] - w["length"] + 1, w["eval_hop"]))
+    if first[-1] + w["length"] < x.shape[-1]:
+        first.append(x.shape[-1] - w["length"])
+    assert first[-2:] == [360, 380]
+    session = onnxruntime.InferenceSession(str(bundle / "model.onnx"), providers=["CPUExecutionProvider"])
+    proba = session.run(["probabilities"], {"input": np.stack([x[:, s : s + w["length"]] for s in first])})[0]
+    p = np.exp(np.log(np.maximum(proba, 1e-12)).mean(axis=0))  # log_mean, as its formula says
+    p /= p.sum()
+    expected = predict(out / "checkpoint.pt", pd.DataFrame({"path": [str(recordings / "long.txt")]}))
+    np.testing.assert_allclose(p, expected.filter(like="p_").to_numpy()[0], atol=1e-4, rtol=0)
+    with pytest.raises(DeepselfError, match="short.txt: 49 frames, shorter than one window of 50"):
+        export_checkpoint(out / "checkpoint.pt", tmp_path / "other", check_files=[str(recordings / "short.txt")])
+    assert not (tmp_path / "other").exists()
+
+
+def test_probe_chooses_c_on_recording_level_decisions():
+    """With ``decide``, the development UAR of every C is that of the recordings' aggregated decisions."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from deepself import probe
+    from deepself.metrics import uar
+    from deepself.windows import aggregate
+
+    rng = np.random.default_rng(1)
+    n_recordings, per = 30, 4
+    label = np.arange(n_recordings) % 3
+    recording = np.repeat(np.arange(n_recordings), per)
+    # windows of one recording share its class's centre, blurred enough that single windows often err
+    x = rng.normal(size=(len(recording), 6)) * 2.0 + np.eye(3, 6)[label[recording]]
+    y = label[recording]
+    fit_index, dev_index = np.flatnonzero(recording < 18), np.flatnonzero(recording >= 18)
+    dev_recordings = np.arange(18, n_recordings)
+
+    def decide(proba):
+        order, p = aggregate(proba, recording[dev_index], "mean")
+        assert np.array_equal(order, dev_recordings)
+        return label[order], p
+
+    grid = (0.01, 1.0)
+    history, best = probe.fit(torch.nn.Linear(6, 3), torch.from_numpy(x).float(), y, fit_index, dev_index, 3,
+                              c_grid=grid, decide=decide)
+    window_level = []
+    for row, c in zip(history, grid, strict=True):
+        scaler = StandardScaler().fit(x[fit_index])
+        window_proba = LogisticRegression(C=c, max_iter=5000).fit(scaler.transform(x[fit_index]), y[fit_index]) \
+            .predict_proba(scaler.transform(x[dev_index]))
+        _, per_recording = aggregate(window_proba, recording[dev_index], "mean")
+        assert row["dev_uar"] == pytest.approx(uar(label[dev_recordings], per_recording.argmax(1), 3))
+        window_level.append(uar(y[dev_index], window_proba.argmax(1), 3))
+    assert [row["dev_uar"] for row in history] != pytest.approx(window_level)  # the two levels differ on this data
+    assert best["dev_uar"] == max(row["dev_uar"] for row in history)
