@@ -107,6 +107,7 @@ class TrainingData:
         sheet_digest = hashlib.sha256(sheet[[c for c in ("id", "label", "fold", "group") if c in sheet]]
                                       .to_csv(index=False).encode()).hexdigest()
         self.content = {"store": fingerprint, "sheet": sheet_digest}
+        self.embeddings: dict[str, torch.Tensor] = {}  # a probe's, shared by the folds of the job
 
     def split(self, fold: str, spec: dict) -> Split:
         """Held-out ``fold``, and a development split of the other folds (``spec``'s dev fraction and seed)."""
@@ -199,7 +200,7 @@ def set_up(data: TrainingData, split: Split, spec: dict) -> Trainer:
         if hasattr(model, "fit_features"):  # a transform fitted to training data (MiniRocket): the fit part only
             fit = split.windows.fit if split.windows else split.fit
             model.fit_features(forward.inputs(x[torch.from_numpy(fit)]).cpu(), seed=hp["seed"])
-        net, x = probe.embed(model, x, forward, hp["batch_size"] * 4)
+        net, x = embed_once(data, split, spec, model, x, forward)
         forward, augment_layout = forward.without_normalization(), None
     optimizer = build_optimizer(net, hp)
     weight = None
@@ -212,6 +213,26 @@ def set_up(data: TrainingData, split: Split, spec: dict) -> Trainer:
     return Trainer(model, model_args, net, x, forward, optimizer, build_scheduler(optimizer, hp),
                    nn.CrossEntropyLoss(weight=weight), torch.compile(net) if hp["compile"] else net,
                    augment_layout, generators, split.windows)
+
+
+def embed_once(data: TrainingData, split: Split, spec: dict, model: nn.Module, x: torch.Tensor,
+               forward: Forward) -> tuple[nn.Module, torch.Tensor]:
+    """A probe's head and the embeddings of every sample, computed once per job where folds share them.
+
+    A frozen backbone gives every fold the same embeddings unless the fold changes its input: a
+    normalisation fitted on the fold's training part, a transform fitted to it (MiniRocket), or
+    windows cut per split. Otherwise the folds of a job (``train.folds_per_job``) reuse them.
+    """
+    shared = (split.stats["mode"] != "feature" and not hasattr(model, "fit_features")
+              and split.windows is None)
+    key = json.dumps([spec["arch"], spec["args"], split.stats["mode"]], sort_keys=True, default=str)
+    if shared and key in data.embeddings:
+        log.info("probe: the embeddings of an earlier fold of this job reused")
+        return model.eval().get_classifier(), data.embeddings[key]
+    head, embeddings = probe.embed(model, x, forward, spec["train"]["batch_size"] * 4)
+    if shared:
+        data.embeddings[key] = embeddings
+    return head, embeddings
 
 
 # --- one epoch ----------------------------------------------------------------------------------------
@@ -293,7 +314,7 @@ class Resume:
         self.path, self.identity, self.every_s = path, identity, every_s
         self.last_write, self.write_seconds = time.monotonic(), 0.0
 
-    def load(self, t: Trainer) -> Progress:
+    def load(self, t: Trainer, epochs: int) -> Progress:
         """The progress stored in ``resume.pt`` (the trainer's state restored), or a fresh start."""
         if not self.path.exists():
             return Progress()
@@ -310,7 +331,7 @@ class Resume:
             generator.set_state(state["rng"][name])
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        log.info("resuming after epoch %d (%s)", len(state["history"]), self.path)
+        log.info("resuming after epoch %d of %d (%s)", len(state["history"]), epochs, self.path)
         return Progress(state["history"], state["best"], state["stale"])
 
     def due(self) -> bool:
@@ -423,8 +444,17 @@ def train_fold_on(data: TrainingData, fold: str, spec: dict, out_dir: str | os.P
     started, hp, out_dir = time.perf_counter(), spec["train"], Path(out_dir)
     split = data.split(fold, spec)
     t = set_up(data, split, spec)
+    if getattr(t.model, "train_mode", None) == "probe":  # no epochs: a regression on the embeddings, C on dev
+        y, fit, dev = (t.parts.y, t.parts.fit, t.parts.dev) if t.parts else (data.y, split.fit, split.dev)
+        decide = None
+        if t.parts:  # C is chosen on the development recordings, as the epoch is: windows decide per recording
+            def decide(proba):
+                return data.y[split.dev].cpu().numpy(), t.parts.decide(proba, t.parts.dev, split.dev)
+        history, best = probe.fit(t.net, t.x, y.cpu().numpy(), fit, dev, len(data.classes),
+                                  balanced=hp["class_weights"], decide=decide)
+        return finish(t, data, split, spec, Progress(history, best), out_dir, time.perf_counter() - started)
     resume = Resume(out_dir / "resume.pt", resume_identity(spec, fold, data), resume_every_s)
-    progress = resume.load(t)
+    progress = resume.load(t, hp["epochs"])
     y_dev, n_classes = data.y[split.dev].cpu().numpy(), len(data.classes)
     with sigterm_requests_stop() as stop:
         while progress.epoch < hp["epochs"] and not (hp["patience"] and progress.stale >= hp["patience"]):

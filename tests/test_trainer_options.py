@@ -156,3 +156,22 @@ def test_sigterm_writes_resume_and_the_rerun_ends_as_an_uninterrupted_run(tmp_pa
     assert "resuming after epoch" in (tmp_path / "stopped" / "train.log").read_text()
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / "predictions.csv"),
                                   pd.read_csv(tmp_path / "stopped" / "predictions.csv"))
+
+
+@pytest.mark.parametrize("normalize, reused", [("none", True), ("feature", False)])
+def test_a_probe_embeds_once_per_job_when_folds_share_the_embeddings(task, caplog, normalize, reused):
+    """Folds trained in one job reuse a frozen backbone's embeddings unless the fold's normalisation
+    changes the input; either way each fold's predictions are those of a job of its own."""
+    _write_maps(task / "maps16.h5", (1, 16, 16), band=5, seed=1)
+    spec = {"name": "pann", "arch": "panns", "feature": "maps", "classes": None, "dev_fraction": 0.25,
+            "cv_seed": 0, "args": {"name": "cnn6", "weights": None, "train_mode": "probe", "pooling": "aisfx"},
+            "train": {**TRAIN_DEFAULTS, "normalize": normalize}}
+    data = TrainingData(task / "samples.csv", task / "maps16.h5", None)
+    with caplog.at_level(logging.INFO, logger="deepself.train"):
+        for fold in ("1", "2"):
+            train_fold_on(data, fold, spec, task / f"job{fold}")
+    assert any("reused" in r.getMessage() for r in caplog.records) == reused
+    train_fold(task / "samples.csv", task / "maps16.h5", "2", spec, task / "alone")
+    np.testing.assert_allclose(pd.read_csv(task / "job2" / "predictions.csv").filter(like="p_").to_numpy(),
+                               pd.read_csv(task / "alone" / "predictions.csv").filter(like="p_").to_numpy(),
+                               atol=1e-6)
