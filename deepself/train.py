@@ -46,7 +46,9 @@ log = logging.getLogger(__name__)
 # --- data --------------------------------------------------------------------------------------------
 
 def dev_split(labels: np.ndarray, groups: np.ndarray | None, fraction: float, seed: int):
-    """Indices (fit, dev) of a stratified, seeded split; grouped when groups are given."""
+    """Indices (fit, dev) of a stratified, seeded split; grouped when groups are given; no dev at fraction 0."""
+    if fraction == 0:  # cv.dev_fraction 0: train on everything, keep the last epoch
+        return np.arange(len(labels)), np.array([], dtype=np.int64)
     # imported here, not at the top: scikit-learn takes a second to import, and only this needs it
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
 
@@ -445,6 +447,9 @@ def train_fold_on(data: TrainingData, fold: str, spec: dict, out_dir: str | os.P
     split = data.split(fold, spec)
     t = set_up(data, split, spec)
     if getattr(t.model, "train_mode", None) == "probe":  # no epochs: a regression on the embeddings, C on dev
+        if not len(split.dev):
+            raise DeepselfError(f"model {spec['name']}: train_mode probe chooses its regression's C on the "
+                                "development split; set cv.dev_fraction above 0")
         y, fit, dev = (t.parts.y, t.parts.fit, t.parts.dev) if t.parts else (data.y, split.fit, split.dev)
         decide = None
         if t.parts:  # C is chosen on the development recordings, as the epoch is: windows decide per recording
@@ -460,8 +465,8 @@ def train_fold_on(data: TrainingData, fold: str, spec: dict, out_dir: str | os.P
         while progress.epoch < hp["epochs"] and not (hp["patience"] and progress.stale >= hp["patience"]):
             t0 = time.perf_counter()
             loss = train_epoch(t, data, split, hp)
-            p_dev = evaluate(t, split.dev, hp)
-            dev_uar = uar(y_dev, p_dev.argmax(1).numpy(), n_classes)
+            p_dev = evaluate(t, split.dev, hp) if len(split.dev) else None
+            dev_uar = uar(y_dev, p_dev.argmax(1).numpy(), n_classes) if len(split.dev) else float("nan")
             record(progress, t, loss, p_dev, y_dev, dev_uar, time.perf_counter() - t0, len(split.fit), hp)
             scheduler_step(t, dev_uar)
             last = progress.epoch == hp["epochs"] or (hp["patience"] and progress.stale >= hp["patience"])
@@ -498,17 +503,19 @@ def finish(t: Trainer, data: TrainingData, split: Split, spec: dict, progress: P
     return result
 
 
-def record(progress: Progress, t: Trainer, loss: float, p_dev: torch.Tensor, y_dev: np.ndarray, dev_uar: float,
-           seconds: float, n_fit: int, hp: dict) -> None:
-    """Add an epoch to the history, log it, and keep its weights when its development UAR is the best."""
-    dev_loss = float(nn.functional.nll_loss(torch.log(p_dev.clamp_min(1e-12)), torch.from_numpy(y_dev)))
+def record(progress: Progress, t: Trainer, loss: float, p_dev: torch.Tensor | None, y_dev: np.ndarray,
+           dev_uar: float, seconds: float, n_fit: int, hp: dict) -> None:
+    """Add an epoch to the history, log it, and keep its weights when its development UAR is the best
+    (without a development split, ``p_dev`` None: every epoch, so the last one is kept)."""
+    dev_loss = (float("nan") if p_dev is None
+                else float(nn.functional.nll_loss(torch.log(p_dev.clamp_min(1e-12)), torch.from_numpy(y_dev))))
     lr = t.optimizer.param_groups[0]["lr"]
     epoch = progress.epoch + 1
     progress.history.append({"epoch": epoch, "train_loss": loss, "dev_loss": dev_loss, "dev_uar": dev_uar,
                              "lr": lr, "seconds": seconds, "samples_per_s": n_fit / seconds})
     log.info("epoch %3d/%d  loss %.4f  dev loss %.4f  dev UAR %.4f  lr %.2g  %.0f samples/s  %.2fs", epoch,
              hp["epochs"], loss, dev_loss, dev_uar, lr, n_fit / seconds, seconds)
-    if dev_uar > progress.best["dev_uar"]:
+    if p_dev is None or dev_uar > progress.best["dev_uar"]:
         progress.best = {"dev_uar": dev_uar, "epoch": epoch,
                          "state_dict": {k: v.detach().cpu().clone() for k, v in t.net.state_dict().items()}}
         progress.stale = 0

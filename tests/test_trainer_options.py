@@ -175,3 +175,20 @@ def test_a_probe_embeds_once_per_job_when_folds_share_the_embeddings(task, caplo
     np.testing.assert_allclose(pd.read_csv(task / "job2" / "predictions.csv").filter(like="p_").to_numpy(),
                                pd.read_csv(task / "alone" / "predictions.csv").filter(like="p_").to_numpy(),
                                atol=1e-6)
+
+
+def test_no_development_split_trains_every_epoch_and_keeps_the_last(task):
+    """cv.dev_fraction 0: every training sample is fitted, all epochs run, the last epoch is kept."""
+    spec = {**_spec("fnn", epochs=4), "dev_fraction": 0.0}
+    result = train_fold(task / "samples.csv", task / "maps.h5", "1", spec, task / "nodev")
+    folds = pd.read_csv(task / "samples.csv", dtype=str)["fold"]
+    assert result["n_dev"] == 0 and result["n_train"] == (folds != "1").sum()
+    assert result["epochs_run"] == result["best_epoch"] == 4
+    history = pd.read_csv(task / "nodev" / "history.csv")
+    assert history["dev_uar"].isna().all() and len(history) == 4
+    assert np.isfinite(pd.read_csv(task / "nodev" / "predictions.csv").filter(like="p_").to_numpy()).all()
+    _write_maps(task / "maps16.h5", (1, 16, 16), band=5, seed=1)
+    probe_spec = {**spec, "arch": "panns", "args": {"name": "cnn6", "weights": None, "train_mode": "probe"}}
+    with pytest.raises(Exception, match="train_mode probe chooses its regression's C on the development split"):
+        train_fold(task / "samples.csv", task / "maps16.h5", "1", probe_spec, task / "nodev_probe")
+    assert not (task / "nodev_probe" / "predictions.csv").exists()
