@@ -110,6 +110,9 @@ class MiniRocket(nn.Module):
         self.register_buffer("combination_sizes", torch.ones(n_combinations, dtype=torch.int64))
         self.register_buffer("biases", torch.zeros(self.n_features))
         self.n_chans, self.n_times = n_chans, n_times
+        # The same as Python ints: the forward loops over them, and torch.export (ONNX) cannot read a
+        # buffer's values while tracing. They follow from n_times alone; fit_features checks aeon agrees.
+        self._schedule = list(zip(dilations.tolist(), per_dilation.tolist(), strict=True))
         self.head = nn.Linear(self.n_features, n_outputs)
 
     @torch.no_grad()
@@ -164,8 +167,7 @@ class MiniRocket(nn.Module):
         above = x.new_empty(n, batch, n_times)
         kernel = torch.arange(n, device=x.device)
         out, feature, combination = [], 0, 0
-        for j, (dilation, n_per_kernel) in enumerate(zip(self.dilations.tolist(),
-                                                         self.n_features_per_dilation.tolist())):
+        for j, (dilation, n_per_kernel) in enumerate(self._schedule):
             offsets = [(i - KERNEL_LENGTH // 2) * dilation for i in range(KERNEL_LENGTH)]
             c_alpha = alpha
             for offset in offsets:
