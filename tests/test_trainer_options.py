@@ -41,10 +41,10 @@ def _reproduce(out_dir, store_path):
 
 
 @pytest.mark.parametrize("option", [
-    pytest.param({"precision": "bf16"}, id="bf16"),
+    pytest.param({"precision": "bf16", "channels_last": False}, id="bf16"),
     pytest.param({"channels_last": True}, id="channels_last"),
     pytest.param({"precision": "bf16", "channels_last": True}, id="bf16_channels_last"),
-    pytest.param({"compile": True}, id="compile"),
+    pytest.param({"compile": True, "channels_last": False}, id="compile"),
 ])
 def test_gpu_option_trains_on_the_cpu(task, option):
     spec = _spec("cnn2d", epochs=2, device="cpu", **option)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-import scipy.signal
 
 from deepself.errors import DeepselfError
 
@@ -79,6 +78,10 @@ def bandpass(x, sample_rate: float, band, order: int = 4, key: str = "filter") -
     x = np.asarray(x)
     if x.ndim == 0:
         raise DeepselfError(f"{key}: cannot filter a scalar; the signal needs a time axis")
+    # imported here, not at the top: the feature stage imports this module but never filters, and
+    # scipy.signal takes seconds to import
+    import scipy.signal
+
     sos = scipy.signal.butter(order, band, "bandpass", fs=sample_rate, output="sos")
     # The padding sosfiltfilt applies by default (its own formula): the signal must be longer.
     ntaps = 2 * len(sos) + 1 - min((sos[:, 2] == 0).sum(), (sos[:, 5] == 0).sum())

@@ -1,0 +1,137 @@
+"""What a training job spends before and besides its epochs: imports, reading the data, set-up, resume.pt.
+
+Runs in a fresh child process per measurement (a job's start-up is a fresh interpreter's), on a
+store shaped like the ESC-10 benchmark's maps (400 samples, 1 x 64 x 108 log-Mel, 10 classes) and
+a torchvision ResNet18, and prints:
+
+- the interpreter alone, ``import deepself.cli`` (what every stage's command pays), ``import
+  deepself.train`` (what a training job pays), and the largest imports under it;
+- reading the sheet and the store once (:class:`deepself.train.TrainingData`), a fold's split and
+  set-up (:func:`deepself.train.set_up`), one epoch, and one write of ``resume.pt`` (with Adam's
+  state) with its size;
+- what ``resume.pt`` would cost written after every epoch (the old behaviour) and what it costs
+  under :class:`deepself.train.Resume`'s rule (every ``resume_every_s`` seconds, never sooner than
+  20 times the last write took), over a run of ``--epochs`` such epochs.
+
+    .venv/bin/python benchmarks/train_startup.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+stage = sys.argv[1]
+if stage == "python":
+    pass
+elif stage == "cli":
+    import deepself.cli  # noqa: F401
+elif stage == "train":
+    import deepself.train  # noqa: F401
+print(json.dumps({"seconds": time.perf_counter() - t0}))
+"""
+
+JOB = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import torch
+from deepself.train import Resume, TrainingData, set_up, train_epoch
+from deepself.config import validate_config
+t_import = time.perf_counter() - t0
+folder, threads = sys.argv[1], int(sys.argv[2])
+torch.set_num_threads(threads)
+train = validate_config({"experiment": "t", "data": {"adapter": "digits"}, "features": {"f": {"kind": "raw"}},
+                         "models": {"m": {"arch": "fnn", "feature": "f"}}})["train"]
+spec = {"name": "resnet18", "arch": "torchvision", "feature": "maps", "classes": None, "dev_fraction": 0.2,
+        "cv_seed": 0, "args": {"name": "resnet18", "weights": None},
+        "train": {**train, "batch_size": 32, "device": "cpu"}}
+t = time.perf_counter(); data = TrainingData(folder + "/samples.csv", folder + "/maps.h5", None)
+t_read = time.perf_counter() - t
+t = time.perf_counter(); split = data.split("1", spec); trainer = set_up(data, split, spec)
+t_setup = time.perf_counter() - t
+t = time.perf_counter(); train_epoch(trainer, data, split, spec["train"]); t_epoch = time.perf_counter() - t
+from deepself.train import Progress
+resume = Resume(__import__("pathlib").Path(folder) / "resume.pt", "x", 300)
+t = time.perf_counter(); resume.save(trainer, Progress()); t_save = time.perf_counter() - t
+size = (__import__("pathlib").Path(folder) / "resume.pt").stat().st_size
+print(json.dumps({"import": t_import, "read": t_read, "setup": t_setup, "epoch": t_epoch, "save": t_save,
+                  "size": size, "n_fit": len(split.fit)}))
+"""
+
+
+def child(code: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"a measuring child process failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def largest_imports(module: str, n: int = 6) -> list[tuple[str, float]]:
+    """The top-level imports under ``module`` that took longest (``python -X importtime``), in seconds."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], capture_output=True, text=True)
+    rows = []
+    for line in out.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, cumulative, name = line.split("|")
+        indent = len(name) - len(name.lstrip())
+        if cumulative.strip().isdigit() and 2 <= indent <= 3:  # direct imports of the module
+            rows.append((name.strip(), int(cumulative) / 1e6))
+    return sorted(rows, key=lambda r: -r[1])[:n]
+
+
+def write_store(folder: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from deepself.io.store import create_store
+
+    rng = np.random.default_rng(0)
+    n = 400
+    x = rng.normal(size=(n, 1, 64, 108)).astype(np.float32)
+    ids = [f"s{i:03d}" for i in range(n)]
+    with create_store(folder / "maps.h5", n, x.shape[1:], {"kind": "signal", "layout": "CFT"}) as w:
+        w.write(ids, x)
+    pd.DataFrame({"id": ids, "label": [f"c{i % 10}" for i in range(n)],
+                  "fold": [str(i // 10 % 5 + 1) for i in range(n)]}).to_csv(folder / "samples.csv", index=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=30, help="epochs of the run whose resume cost is printed")
+    parser.add_argument("--repeats", type=int, default=3, help="fresh interpreters per import figure (median)")
+    args = parser.parse_args()
+
+    for stage, label in (("python", "interpreter alone"), ("cli", "import deepself.cli"),
+                         ("train", "import deepself.train")):
+        runs = sorted(child(CHILD, stage)["seconds"] for _ in range(args.repeats))
+        print(f"{label:28s}: {runs[len(runs) // 2]:6.2f} s (median of {args.repeats} fresh interpreters)")
+    print("largest imports under deepself.train: "
+          + ", ".join(f"{name} {s:.2f} s" for name, s in largest_imports("deepself.train")))
+    with tempfile.TemporaryDirectory() as tmp:
+        write_store(Path(tmp))
+        r = child(JOB, tmp, str(args.threads))
+    print(f"training job, ResNet18 on 400 maps of 1 x 64 x 108, {args.threads} threads: imports {r['import']:.2f} s, "
+          f"reading sheet and store {r['read']:.2f} s, split and set-up {r['setup']:.2f} s, one epoch "
+          f"({r['n_fit']} samples) {r['epoch']:.2f} s, one resume.pt write {r['save']:.2f} s "
+          f"({r['size'] / 2**20:.0f} MiB)")
+    total = args.epochs * r["epoch"]
+    every_epoch = args.epochs * r["save"]
+    interval = max(300.0, 20 * r["save"])
+    writes = int(total // interval)
+    print(f"over {args.epochs} such epochs ({total:.0f} s): resume.pt after every epoch costs {every_epoch:.1f} s "
+          f"({100 * every_epoch / total:.1f}% of training); every {interval:.0f} s (the default rule) "
+          f"{writes} writes, {writes * r['save']:.1f} s ({100 * writes * r['save'] / total:.1f}%)")
+
+
+if __name__ == "__main__":
+    main()
