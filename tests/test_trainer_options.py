@@ -192,3 +192,17 @@ def test_no_development_split_trains_every_epoch_and_keeps_the_last(task):
     with pytest.raises(Exception, match="train_mode probe chooses its regression's C on the development split"):
         train_fold(task / "samples.csv", task / "maps16.h5", "1", probe_spec, task / "nodev_probe")
     assert not (task / "nodev_probe" / "predictions.csv").exists()
+
+
+def test_non_finite_probabilities_are_never_written(task):
+    """A held-out sample whose input overflows the network: the fold stops naming it, writing nothing."""
+    ids, _ = _write_maps(task / "maps.h5", (2, 8, 12), band=2, seed=0)
+    with open_store(task / "maps.h5") as store:
+        x = store.read()
+    x[1] = 3e38  # s01 is in held-out fold 1
+    with create_store(task / "huge.h5", len(ids), x.shape[1:], {"kind": "signal", "layout": "CFT"}) as w:
+        w.write(ids, x)
+    spec = _spec("fnn", epochs=1, normalize="none")
+    with pytest.raises(Exception, match=r"model fnn, fold 1: sample 's01' .* non-finite probabilities"):
+        train_fold(task / "samples.csv", task / "huge.h5", "1", spec, task / "huge")
+    assert not (task / "huge" / "predictions.csv").exists()

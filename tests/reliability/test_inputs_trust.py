@@ -11,7 +11,9 @@ item what                                     test
                                               test_a_fold_name_that_cannot_be_a_file_name_is_named
 3    decimal commas                           test_a_decimal_comma_column_is_never_two_integer_columns
 4    non-finite values                        test_a_huge_signal_value_gives_a_finite_map_or_names_the_sample,
-                                              test_fusion_refuses_empty_or_non_finite_probabilities
+                                              test_fusion_refuses_empty_or_non_finite_probabilities,
+                                              tests/test_trainer_options.py::
+                                              test_non_finite_probabilities_are_never_written
 5    too few classes or samples               test_one_class_is_refused_before_any_job,
                                               test_a_class_too_small_for_the_folds_is_named_with_its_count
 6    labels and ids                           test_labels_differing_in_case_are_warned_about,
@@ -20,14 +22,17 @@ item what                                     test
                                               test_a_duplicate_id_names_its_rows
 7    a fold column with numbered folds        test_a_fold_column_ignored_by_numbered_folds_is_warned_about
 8    cv.dev_fraction 0                        test_dev_fraction_zero_is_valid_and_needs_no_dev_split
-                                              (the training side: tests/test_train.py)
+                                              (the training side: tests/test_trainer_options.py::
+                                              test_no_development_split_trains_every_epoch_and_keeps_the_last)
 10   one line, never a traceback              test_a_bad_sample_sheet_is_one_line, test_a_tab_in_the_config_is_one_line
 11   checks before any job                    test_settings_the_config_decides_are_checked_before_any_job,
                                               test_a_missing_sample_rate_is_caught_by_check_config
 12   the schema ships in the package          test_a_wheel_install_validates_a_config
 ==== ======================================== ==============================================================
 
-Item 9 (``predict``) is tested in tests/test_predict.py and tests/reliability/test_bad_input.py.
+Item 9 (``predict``) is tested in tests/test_predict.py: test_a_recording_of_another_length_warns_what_was_done,
+test_files_may_follow_options, test_the_output_has_the_columns_of_predictions_csv,
+test_an_audio_model_given_an_array_names_the_rate_it_expects, test_out_of_the_wrong_kind_is_one_clear_error.
 """
 
 from __future__ import annotations
