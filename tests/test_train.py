@@ -115,16 +115,15 @@ def test_augmentation_changes_training_not_the_data_it_scores(task):
     assert not np.allclose(h_plain["train_loss"], h_aug["train_loss"])
 
 
-def test_killed_job_resumes_to_the_same_predictions(tmp_path):
-    """kill -9 in the middle of training, run again: it continues and ends as an uninterrupted run."""
+def resumable_job(tmp_path, n: int, spec: dict, resume_every_s: str):
+    """A separable task of ``n`` maps and a ``run(out_dir, stop_after_epoch, sig)`` of `deepself train` on
+    fold 1 in a child process, sent ``sig`` once its log shows that epoch; returns (exit code, stderr)."""
     import os
-    import signal
     import subprocess
     import sys
     import time
 
     rng = np.random.default_rng(1)
-    n = 400
     labels = np.arange(n) % 4
     x = rng.normal(size=(n, 1, 16, 48)).astype(np.float32)
     for i, c in enumerate(labels):
@@ -134,25 +133,37 @@ def test_killed_job_resumes_to_the_same_predictions(tmp_path):
         w.write(ids, x)
     pd.DataFrame({"id": ids, "label": labels.astype(str), "fold": [str(i // 4 % 2 + 1) for i in range(n)]}).to_csv(
         tmp_path / "samples.csv", index=False)
-    spec = _spec("cnn2d", epochs=8, batch_size=16, scheduler="cosine",
-                 augment={**TRAIN_DEFAULTS["augment"], "mixup": 0.2})
-    spec["args"] = {"channels": [16, 16], "pool": [2, 2], "dropout": 0.3}
 
-    def run(out_dir, kill_after_epoch=None):
+    def run(out_dir, stop_after_epoch=None, sig=None):
         log = out_dir / "train.log"
         cmd = [sys.executable, "-m", "deepself", "--log", str(log), "train", "--sheet", str(tmp_path / "samples.csv"),
                "--input", str(tmp_path / "maps.h5"), "--fold", "1", "--spec", json.dumps(spec), "--threads", "1",
-               "--resume-every-s", "0", "--out-dir", str(out_dir)]
+               "--resume-every-s", resume_every_s, "--out-dir", str(out_dir)]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        if kill_after_epoch is not None:
+        if stop_after_epoch is not None:
             deadline = time.time() + 300
             while time.time() < deadline and proc.poll() is None:
-                if log.exists() and f"epoch {kill_after_epoch:3d}/" in log.read_text():
-                    os.kill(proc.pid, signal.SIGKILL)
+                if log.exists() and f"epoch {stop_after_epoch:3d}/" in log.read_text():
+                    os.kill(proc.pid, sig)
                     break
                 time.sleep(0.02)
         _, err = proc.communicate(timeout=300)
         return proc.returncode, err.decode()
+
+    return run
+
+
+def test_killed_job_resumes_to_the_same_predictions(tmp_path):
+    """kill -9 in the middle of training, run again: it continues and ends as an uninterrupted run."""
+    import signal
+
+    spec = _spec("cnn2d", epochs=8, batch_size=16, scheduler="cosine",
+                 augment={**TRAIN_DEFAULTS["augment"], "mixup": 0.2})
+    spec["args"] = {"channels": [16, 16], "pool": [2, 2], "dropout": 0.3}
+    job = resumable_job(tmp_path, 400, spec, resume_every_s="0")
+
+    def run(out_dir, kill_after_epoch=None):
+        return job(out_dir, kill_after_epoch, signal.SIGKILL)
 
     code, err = run(tmp_path / "whole")
     assert code == 0, err

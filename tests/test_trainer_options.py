@@ -8,13 +8,8 @@ reproduces them with the same forward context.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -25,7 +20,7 @@ from deepself.inference import Forward, build_model, load_checkpoint, predict_pr
 from deepself.io.store import create_store, open_store
 from deepself.train import TrainingData, train_fold, train_fold_on
 
-from test_train import TRAIN_DEFAULTS, _spec, _write_maps, task  # noqa: F401 (task is a fixture)
+from test_train import TRAIN_DEFAULTS, _spec, _write_maps, resumable_job, task  # noqa: F401 (task is a fixture)
 
 
 def _reproduce(out_dir, store_path):
@@ -115,35 +110,12 @@ def test_resume_of_other_data_is_not_continued(task, caplog):
 def test_sigterm_writes_resume_and_the_rerun_ends_as_an_uninterrupted_run(tmp_path):
     """SIGTERM (SLURM's warning before pre-emption) mid-training: resume.pt is written although its
     interval is far off, the job exits non-zero, and the rerun continues to the uninterrupted result."""
-    rng = np.random.default_rng(1)
-    n = 240
-    labels = np.arange(n) % 4
-    x = rng.normal(size=(n, 1, 16, 48)).astype(np.float32)
-    for i, c in enumerate(labels):
-        x[i, 0, 4 * c : 4 * c + 4] += 1.0
-    ids = [f"s{i:03d}" for i in range(n)]
-    with create_store(tmp_path / "maps.h5", n, x.shape[1:], {"kind": "signal", "layout": "CFT"}) as w:
-        w.write(ids, x)
-    pd.DataFrame({"id": ids, "label": labels.astype(str), "fold": [str(i // 4 % 2 + 1) for i in range(n)]}).to_csv(
-        tmp_path / "samples.csv", index=False)
     spec = _spec("cnn2d", epochs=6, batch_size=16, scheduler="cosine")
     spec["args"] = {"channels": [16, 16], "pool": [2, 2], "dropout": 0.3}
+    job = resumable_job(tmp_path, 240, spec, resume_every_s="3600")
 
     def run(out_dir, term_after_epoch=None):
-        log = out_dir / "train.log"
-        cmd = [sys.executable, "-m", "deepself", "--log", str(log), "train", "--sheet", str(tmp_path / "samples.csv"),
-               "--input", str(tmp_path / "maps.h5"), "--fold", "1", "--spec", json.dumps(spec), "--threads", "1",
-               "--resume-every-s", "3600", "--out-dir", str(out_dir)]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        if term_after_epoch is not None:
-            deadline = time.time() + 300
-            while time.time() < deadline and proc.poll() is None:
-                if log.exists() and f"epoch {term_after_epoch:3d}/" in log.read_text():
-                    os.kill(proc.pid, signal.SIGTERM)
-                    break
-                time.sleep(0.02)
-        _, err = proc.communicate(timeout=300)
-        return proc.returncode, err.decode()
+        return job(out_dir, term_after_epoch, signal.SIGTERM)
 
     code, err = run(tmp_path / "whole")
     assert code == 0, err

@@ -62,3 +62,22 @@ def test_resume_interval_is_passed_and_kept_out_of_the_spec(tmp_path):
     blocks = [b for b in jobs(out, "train") if " train " in b]
     assert blocks and all("--resume-every-s 42 " in b for b in blocks)
     assert all("resume_every_s" not in b.split("--spec", 1)[1].split("--threads")[0] for b in blocks)
+
+
+def test_snakemake_never_runs_more_threads_than_cores(tmp_path):
+    """Three one-thread jobs that become ready together, after a first job, under --cores 1: one at a time.
+
+    Snakemake 9.10 to 9.15 started two of them at once (its issue 3913), which on a CPU-only machine
+    makes training jobs thrash; pyproject.toml asks for a version without that.
+    """
+    (tmp_path / "Snakefile").write_text(
+        'rule all:\n    input: expand("o{i}.txt", i=range(3))\n'
+        'rule first:\n    output: "s.txt"\n    shell: "touch {output}"\n'
+        'rule one:\n    input: "s.txt"\n    output: "o{i}.txt"\n'
+        '    shell: "date +%s.%N > {output}; sleep 1; date +%s.%N >> {output}"\n')
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "--directory", str(tmp_path),
+                             "--snakefile", str(tmp_path / "Snakefile")], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    spans = sorted(tuple(map(float, (tmp_path / f"o{i}.txt").read_text().split())) for i in range(3))
+    assert all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[1:])), spans
