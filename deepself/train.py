@@ -447,17 +447,7 @@ def train_fold_on(data: TrainingData, fold: str, spec: dict, out_dir: str | os.P
     split = data.split(fold, spec)
     t = set_up(data, split, spec)
     if getattr(t.model, "train_mode", None) == "probe":  # no epochs: a regression on the embeddings, C on dev
-        if not len(split.dev):
-            raise DeepselfError(f"model {spec['name']}: train_mode probe chooses its regression's C on the "
-                                "development split; set cv.dev_fraction above 0")
-        y, fit, dev = (t.parts.y, t.parts.fit, t.parts.dev) if t.parts else (data.y, split.fit, split.dev)
-        decide = None
-        if t.parts:  # C is chosen on the development recordings, as the epoch is: windows decide per recording
-            def decide(proba):
-                return data.y[split.dev].cpu().numpy(), t.parts.decide(proba, t.parts.dev, split.dev)
-        history, best = probe.fit(t.net, t.x, y.cpu().numpy(), fit, dev, len(data.classes),
-                                  balanced=hp["class_weights"], decide=decide)
-        return finish(t, data, split, spec, Progress(history, best), out_dir, time.perf_counter() - started)
+        return finish(t, data, split, spec, fit_probe(t, data, split, spec), out_dir, time.perf_counter() - started)
     resume = Resume(out_dir / "resume.pt", resume_identity(spec, fold, data), resume_every_s)
     progress = resume.load(t, hp["epochs"])
     y_dev, n_classes = data.y[split.dev].cpu().numpy(), len(data.classes)
@@ -480,6 +470,23 @@ def train_fold_on(data: TrainingData, fold: str, spec: dict, out_dir: str | os.P
     if not keep_resume:
         discard_resume(out_dir)
     return result
+
+
+def fit_probe(t: Trainer, data: TrainingData, split: Split, spec: dict) -> Progress:
+    """A probe's classifier: the regression of :func:`deepself.probe.fit` on the embeddings, C chosen on dev."""
+    if not len(split.dev):
+        raise DeepselfError(f"model {spec['name']}: train_mode probe chooses its regression's C on the "
+                            "development split; set cv.dev_fraction above 0")
+    if t.parts is None:
+        y, fit, dev, decide = data.y, split.fit, split.dev, None
+    else:  # windows' embeddings: C is chosen on the development recordings' decisions, as an epoch is
+        y, fit, dev = t.parts.y, t.parts.fit, t.parts.dev
+
+        def decide(proba):
+            return data.y[split.dev].cpu().numpy(), t.parts.decide(proba, t.parts.dev, split.dev)
+    history, best = probe.fit(t.net, t.x, y.cpu().numpy(), fit, dev, len(data.classes),
+                              balanced=spec["train"]["class_weights"], decide=decide)
+    return Progress(history, best)
 
 
 def finish(t: Trainer, data: TrainingData, split: Split, spec: dict, progress: Progress, out_dir: Path,
