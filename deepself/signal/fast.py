@@ -46,7 +46,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import librosa
 import numpy as np
-import pywt
 import scipy.fft
 import torch
 
@@ -356,6 +355,8 @@ def _cwt_filters(wavelet: str, scales: tuple, n_samples: int):
     the scales are sorted) share one FFT length; ``spectra`` is complex128 (len(rows), bins),
     ``fft_length // 2 + 1`` bins (rfft) for a real wavelet, ``fft_length`` for a complex one.
     """
+    import pywt  # only scalograms need it: other jobs start without it
+
     is_complex = bool(pywt.ContinuousWavelet(wavelet).complex_cwt)
     int_psi, grid = pywt.integrate_wavelet(wavelet, precision=_CWT_PRECISION)
     if is_complex:

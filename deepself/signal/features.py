@@ -25,7 +25,6 @@ import warnings
 
 import librosa
 import numpy as np
-import pywt
 
 from deepself.errors import DeepselfError
 
@@ -252,6 +251,8 @@ def _default_fmin(sample_rate: float, n_samples: int) -> float:
 
 def _scales_for(wavelet: str, sample_rate: float, n_scales: int, fmin: float, fmax: float) -> np.ndarray:
     """Scales of ``n_scales`` frequencies log-spaced from ``fmax`` down to ``fmin`` (Hz)."""
+    import pywt  # only scalograms need it: other jobs start without it
+
     frequencies = np.geomspace(fmax, fmin, n_scales)
     return np.atleast_1d(pywt.frequency2scale(wavelet, frequencies / sample_rate))
 
@@ -317,6 +318,8 @@ def scalogram(
             _default_fmin(sample_rate, x.shape[-1]) if fmin is None else fmin,
             sample_rate / 4 if fmax is None else fmax,
         )
+    import pywt  # only scalograms need it: other jobs start without it
+
     coefficients, _ = pywt.cwt(
         x, scales, wavelet, sampling_period=1 / sample_rate, method=method, axis=-1
     )
@@ -477,6 +480,8 @@ def _check_logmel(p: dict, given: dict, key: str, sample_rate: float, n_samples:
 
 
 def _check_wavelet(p: dict, key: str) -> None:
+    import pywt  # only scalograms need it: other jobs start without it
+
     wavelet = p["wavelet"]
     if isinstance(wavelet, str):
         try:
@@ -495,6 +500,8 @@ def _check_wavelet(p: dict, key: str) -> None:
 
 
 def _check_scalogram(p: dict, given: dict, key: str, sample_rate: float, n_samples: int) -> None:
+    import pywt  # only scalograms need it: other jobs start without it
+
     _check_wavelet(p, key)
     _check_int(p, "hop", key, 1)
     _check_bool(p, "log", key)
