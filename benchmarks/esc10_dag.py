@@ -9,9 +9,12 @@ on one side: scikit-learn's StratifiedGroupKFold, seed 0), then the held-out fol
 mean UAR over the held-out folds is printed for each side, so a reader sees that both learned.
 
 - deepself: ``snakemake`` on this repository's workflow, in a temporary folder, with a generated
-  config (adapter esc10, cv from_sheet); its DAG is sheet -> ingest -> features -> a training job
-  per fold -> report. (A fuse job needs two models; this experiment has one.) Training runs at
-  ``train.precision: auto``: bf16 and channels_last on a GPU that has bf16, fp32 on the CPU.
+  config (adapter esc10, cv from_sheet); its DAG is sheet -> ingest -> features -> training ->
+  report, with the training jobs that ``train.folds_per_job: auto`` makes: on a machine with a GPU
+  one job trains the held-out folds in turn (its start-up paid once), on a CPU a one-thread job per
+  fold (they train side by side on the cores). (A fuse job needs two models; this experiment has
+  one.) Training runs at ``train.precision: auto``: bf16 and channels_last on a GPU that has bf16,
+  fp32 on the CPU.
 - plain: what one writes without deepself, in a child process of its own (as each deepself job
   is): librosa.load and librosa's log-Mel one clip at a time, then for each fold a plain fp32
   PyTorch loop on tensors held on the device, the same model, epochs and batch size.

@@ -81,3 +81,25 @@ def test_snakemake_never_runs_more_threads_than_cores(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     spans = sorted(tuple(map(float, (tmp_path / f"o{i}.txt").read_text().split())) for i in range(3))
     assert all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[1:])), spans
+
+
+@pytest.mark.parametrize("gpu_here, gpu, expected", [
+    (True, "auto", sys.maxsize),  # one job trains all of a model's folds: they would queue for the GPU anyway
+    (True, 1, sys.maxsize),
+    (True, 0, 1),  # jobs that take no GPU unit train side by side on the cores
+    (False, "auto", 1),  # a CPU-only machine
+    (False, 1, 1),  # a cluster's login node submitting GPU jobs: one job per fold, on as many nodes
+])
+def test_folds_per_job_auto_groups_folds_only_on_a_local_gpu(monkeypatch, gpu_here, gpu, expected):
+    from deepself import config
+
+    monkeypatch.setattr(config, "local_gpu", lambda: gpu_here)
+    assert config.training_folds_per_job({"folds_per_job": "auto", "gpu": gpu}) == expected
+    assert config.training_folds_per_job({"folds_per_job": 2, "gpu": gpu}) == 2  # a number is kept as given
+
+
+def test_folds_per_job_auto_is_a_job_per_fold_without_a_gpu(tmp_path):
+    if list(Path("/proc/driver/nvidia/gpus").glob("*")):
+        pytest.skip("this machine has an NVIDIA GPU: auto groups the folds here")
+    out = dry_run(tmp_path, {"folds_per_job": "auto", "gpu": 1}, {})
+    assert not jobs(out, "train_folds") and len(jobs(out, "train")) == 6  # 2 models x 3 folds

@@ -227,8 +227,8 @@ def test_folds_per_job_sets_the_training_jobs(tmp_path, train, models, expected)
 
 
 @pytest.mark.parametrize("train, models, message", [
-    ({"folds_per_job": 0}, None, "config key train.folds_per_job: 0 is less than the minimum of 1"),
-    ({}, {"fnn": {"folds_per_job": 1.5}}, "config key models.fnn.train.folds_per_job: 1.5 is not of type 'integer'"),
+    ({"folds_per_job": 0}, None, "config key train.folds_per_job: 0 must be an integer of at least 1 or 'auto'"),
+    ({}, {"fnn": {"folds_per_job": 1.5}}, "config key models.fnn.train.folds_per_job: 1.5 must be an integer of at least 1 or 'auto'"),
 ])
 def test_bad_folds_per_job_is_named(tmp_path, train, models, message):
     result = snakemake(tmp_path, "-n", config=_tiny_with(tmp_path, train, models))

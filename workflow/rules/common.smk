@@ -5,7 +5,7 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
-from deepself.config import training_gpu_units, validate_config
+from deepself.config import training_folds_per_job, training_gpu_units, validate_config
 from deepself.errors import DeepselfError
 from deepself.io.sheet import preflight
 
@@ -108,9 +108,13 @@ def resume_every_s(wildcards):
     return C["models"][wildcards.model]["train"]["resume_every_s"]
 
 
+def folds_per_job(model):
+    return training_folds_per_job(C["models"][model]["train"])
+
+
 def fold_groups(model):
     """The model's folds in the groups that one training job trains in turn (train.folds_per_job)."""
-    k = C["models"][model]["train"]["folds_per_job"]
+    k = folds_per_job(model)
     return [tuple(FOLDS[i : i + k]) for i in range(0, len(FOLDS), k)]
 
 

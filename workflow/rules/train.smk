@@ -1,4 +1,5 @@
-# A job per model and fold; for a model with train.folds_per_job > 1, a job per model and group of
+# A job per model and fold; for a model with train.folds_per_job > 1 (or auto on a GPU machine:
+# common.smk's folds_per_job), a job per model and group of
 # folds instead, which trains them in turn in one process (saving a job's start-up per fold) and
 # writes the same files. A rule's outputs cannot be a function of its wildcards, so each group of
 # folds has its own rule below; every output has exactly one rule, as each rule's model wildcard
@@ -6,7 +7,7 @@
 # from each model's train settings (train_threads, train_gpu, resume_every_s in common.smk).
 FOLD_GROUPS = {}
 for _model in MODELS:
-    if C["models"][_model]["train"]["folds_per_job"] > 1:
+    if folds_per_job(_model) > 1:
         for _folds in fold_groups(_model):
             FOLD_GROUPS.setdefault(_folds, []).append(_model)
 
@@ -21,7 +22,7 @@ rule train:
         history=f"{R}/models/{{model}}/fold{{fold}}/history.csv",
         checkpoint=f"{R}/models/{{model}}/fold{{fold}}/checkpoint.pt",
     wildcard_constraints:
-        model=one_of([m for m in MODELS if C["models"][m]["train"]["folds_per_job"] == 1]),
+        model=one_of([m for m in MODELS if folds_per_job(m) == 1]),
     params:
         spec=lambda w: train_spec(w.model),
         out_dir=lambda w, output: os.path.dirname(output.predictions),
