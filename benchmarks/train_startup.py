@@ -38,9 +38,10 @@ print(json.dumps({"stage": stage}))
 
 JOB = r"""
 import json, sys, time
+from pathlib import Path
 t0 = time.perf_counter()
 import torch
-from deepself.train import Resume, TrainingData, set_up, train_epoch
+from deepself.train import Progress, Resume, TrainingData, set_up, train_epoch
 from deepself.config import validate_config
 t_import = time.perf_counter() - t0
 folder, threads = sys.argv[1], int(sys.argv[2])
@@ -55,10 +56,9 @@ t_read = time.perf_counter() - t
 t = time.perf_counter(); split = data.split("1", spec); trainer = set_up(data, split, spec)
 t_setup = time.perf_counter() - t
 t = time.perf_counter(); train_epoch(trainer, data, split, spec["train"]); t_epoch = time.perf_counter() - t
-from deepself.train import Progress
-resume = Resume(__import__("pathlib").Path(folder) / "resume.pt", "x", 300)
+resume = Resume(Path(folder) / "resume.pt", "x", 300)
 t = time.perf_counter(); resume.save(trainer, Progress()); t_save = time.perf_counter() - t
-size = (__import__("pathlib").Path(folder) / "resume.pt").stat().st_size
+size = resume.path.stat().st_size
 print(json.dumps({"import": t_import, "read": t_read, "setup": t_setup, "epoch": t_epoch, "save": t_save,
                   "size": size, "n_fit": len(split.fit)}))
 """

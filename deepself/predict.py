@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deepself.errors import DeepselfError, first_line
+from deepself.errors import DeepselfError
 
 if TYPE_CHECKING:
     import numpy as np
