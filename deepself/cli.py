@@ -96,7 +96,7 @@ def _fold_log(path: str | None):
 def _fuse(args):
     from deepself.fusion import fuse_fold
 
-    fuse_fold(args.predictions, args.summaries, args.method, args.out)
+    fuse_fold(args.predictions, args.summaries, args.method, args.out, args.top)
 
 
 def _report(args):
@@ -178,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--predictions", nargs="+", required=True)
     p.add_argument("--summaries", nargs="+", required=True, help="the models' summary.json, same order")
     p.add_argument("--method", choices=["mean", "weighted"], default="mean")
+    p.add_argument("--top", type=int, default=None,
+                   help="fuse only the TOP models with the highest development UAR in this fold")
     p.add_argument("--out", required=True)
     p.set_defaults(run=_fuse)
 

@@ -220,6 +220,14 @@ def _check_references(config: dict) -> None:
                 raise DeepselfError(f"config key fusions.{name}.models: {model!r} is not a model")
         if name in config["models"]:
             raise DeepselfError(f"config key fusions.{name}: a model has the same name")
+        top = fusion.get("top")
+        if top is not None and top > len(fusion["models"]):
+            raise DeepselfError(f"config key fusions.{name}.top: {top} is more than the {len(fusion['models'])} "
+                                "models it fuses; set it to at most that, or leave it out to fuse them all")
+        if top is not None and config["cv"]["dev_fraction"] == 0:
+            raise DeepselfError(f"config key fusions.{name}.top: chooses models by development UAR, and "
+                                "cv.dev_fraction is 0 (no development split); leave top out or set cv.dev_fraction "
+                                "above 0")
         if fusion["method"] == "weighted" and config["cv"]["dev_fraction"] == 0:
             raise DeepselfError(f"config key fusions.{name}.method: weighted weighs by development UAR, and "
                                 "cv.dev_fraction is 0 (no development split); use mean or set cv.dev_fraction above 0")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pandas as pd
 
 from deepself.errors import DeepselfError
 from deepself.io.store import atomic_path
+
+log = logging.getLogger(__name__)
 
 
 def late_fusion(probabilities: list[np.ndarray], weights: list[float] | None = None) -> np.ndarray:
@@ -52,12 +55,27 @@ def check_probabilities(frame: pd.DataFrame, columns: list[str], path) -> None:
                             "train the model again")
 
 
+def top_members(dev_uars: list[float], top: int | None) -> list[int]:
+    """Indices of the ``top`` members with the highest development UAR, in their given order.
+
+    Ties go to the member named first; ``None`` keeps every member.
+    """
+    if top is None:
+        return list(range(len(dev_uars)))
+    if not 1 <= top <= len(dev_uars):
+        raise DeepselfError(f"fusion top: {top} must be between 1 and the number of models ({len(dev_uars)})")
+    ranked = sorted(range(len(dev_uars)), key=lambda i: (-dev_uars[i], i))
+    return sorted(ranked[:top])
+
+
 def fuse_fold(prediction_paths: list[str], summary_paths: list[str], method: str,
-              out: str | os.PathLike) -> pd.DataFrame:
+              out: str | os.PathLike, top: int | None = None) -> pd.DataFrame:
     """Fuse the ``predictions.csv`` of several models for one fold into ``out``.
 
     ``method`` is ``mean`` (equal weights) or ``weighted`` (each model's development UAR in this
-    fold, read from its ``summary.json``; the held-out labels are never used to weigh).
+    fold, read from its ``summary.json``; the held-out labels are never used to weigh). With
+    ``top``, only the ``top`` members with the highest development UAR in this fold are fused (a
+    choice made on the development split, fold by fold), and the log names them.
     """
     frames = [pd.read_csv(p, dtype={"id": str, "fold": str, "label": str, "pred": str}) for p in prediction_paths]
     first = frames[0]
@@ -70,9 +88,14 @@ def fuse_fold(prediction_paths: list[str], summary_paths: list[str], method: str
         if sorted(frame["id"]) != sorted(first["id"]):
             raise DeepselfError(f"{path}: holds other samples than {prediction_paths[0]}")
     frames = [f.set_index("id").loc[first["id"]] for f in frames]
-    weights = None
-    if method == "weighted":
-        weights = [json.loads(Path(p).read_text())["dev_uar"] for p in summary_paths]
+    dev_uars = [float(json.loads(Path(p).read_text())["dev_uar"]) for p in summary_paths] \
+        if method == "weighted" or top is not None else [0.0] * len(frames)
+    keep = top_members(dev_uars, top)
+    if top is not None:
+        log.info("fusing the %d of %d models with the highest development UAR: %s", top, len(frames),
+                 ", ".join(f"{Path(summary_paths[i]).parent.parent.name} ({dev_uars[i]:.3f})" for i in keep))
+    frames = [frames[i] for i in keep]
+    weights = [dev_uars[i] for i in keep] if method == "weighted" else None
     proba = late_fusion([f[columns].to_numpy() for f in frames], weights)
     classes = [c[2:] for c in columns]
     fused = pd.DataFrame({"id": first["id"], "fold": first["fold"], "label": first["label"],

@@ -50,6 +50,8 @@ def test_defaults_are_filled_and_overrides_merged():
     (lambda c: c["features"].update(mel={"kind": "logmel", "log": "ln"}), "config key features.mel.log: 'ln' is not one of"),
     (lambda c: c["features"].update(mel={"kind": "logmel", "log_gain": 0}), "config key features.mel.log_gain: 0 is less than"),
     (lambda c: c["fusions"]["both"].update(models=["fnn", "svm"]), "config key fusions.both.models: 'svm'"),
+    (lambda c: c["fusions"]["both"].update(top=3), "config key fusions.both.top: 3 is more than the 2 models"),
+    (lambda c: c["fusions"]["both"].update(top=0), "config key fusions.both.top: 0 is less than"),
     (lambda c: c["cv"].update(folds=1), "config key cv.folds"),
     (lambda c: c["data"]["modalities"]["accel"].update(filter={"band": [1]}), "data.modalities.accel.filter.band"),
     (lambda c: c.pop("experiment"), "config key experiment: missing"),

@@ -64,3 +64,20 @@ def test_weighted_fusion_leaves_no_file_open(tmp_path):
     finally:
         sys.unraisablehook = hook
     assert not unraisable, [str(u.exc_value) for u in unraisable]
+
+
+def test_top_fuses_only_the_members_best_on_development(tmp_path):
+    probas = {"a": [[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]], "b": [[0.1, 0.9], [0.9, 0.1], [0.2, 0.8]],
+              "c": [[0.6, 0.4], [0.4, 0.6], [0.3, 0.7]]}
+    dev = {"a": 0.8, "b": 0.2, "c": 0.8}
+    paths = [_write(tmp_path, n, ["s1", "s2", "s3"], np.array(p), dev[n]) for n, p in probas.items()]
+    preds, sums = [p for p, _ in paths], [s for _, s in paths]
+    fused = fuse_fold(preds, sums, "mean", tmp_path / "top.csv", top=2)
+    # b has the lowest development UAR: a and c are fused, equally
+    np.testing.assert_allclose(fused[["p_x", "p_y"]].to_numpy(), (np.array(probas["a"]) + probas["c"]) / 2)
+    # a tie keeps the model named first
+    one = fuse_fold(preds, sums, "weighted", tmp_path / "one.csv", top=1)
+    np.testing.assert_allclose(one[["p_x", "p_y"]].to_numpy(), probas["a"])
+    with pytest.raises(DeepselfError, match="top: 4"):
+        fuse_fold(preds, sums, "mean", tmp_path / "bad.csv", top=4)
+    assert not (tmp_path / "bad.csv").exists()
