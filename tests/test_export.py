@@ -132,11 +132,11 @@ ARCHS = {
     "rnn": ("map", {"hidden": 8}), "lstm": ("map", {"hidden": 8, "bidirectional": True}),
     "gru": ("raw", {"hidden": 8, "readout": "mean"}), "panns": ("map", {"name": "cnn6"}),
     "torchvision": ("map", {"name": "resnet18"}), "resnext_wsl": ("map", {}),
-    "minirocket": ("raw", {"n_kernels": 84}),
+    "minirocket": ("raw", {"n_kernels": 84}), "multirocket": ("raw", {"n_kernels": 84}),
 }
 # Slow to export: torch.export unrolls MiniRocket's loop over dilations (80 s for 84 kernels on
 # 200 samples on the 2-core CPU), and the WSL ResNeXt is large.
-SLOW_EXPORTS = ("resnext_wsl", "minirocket")
+SLOW_EXPORTS = ("resnext_wsl", "minirocket", "multirocket")
 
 
 def test_every_arch_is_covered():

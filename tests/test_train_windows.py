@@ -77,11 +77,11 @@ def test_windowed_model_decides_per_recording(recordings):
                                      "random_offset": True}
 
 
-@pytest.mark.parametrize("windows", [None, WINDOWS])
-def test_minirocket_fits_its_transform_and_a_regression(recordings, windows):
-    out = recordings / "minirocket"
+@pytest.mark.parametrize("arch, windows", [("minirocket", None), ("minirocket", WINDOWS), ("multirocket", WINDOWS)])
+def test_rocket_fits_its_transform_and_a_regression(recordings, arch, windows):
+    out = recordings / arch
     result = train_fold(recordings / "samples.csv", recordings / "raw.h5", "1",
-                        _spec("minirocket", {"n_kernels": 840}, windows, augment=TRAIN_DEFAULTS["augment"]), out)
+                        _spec(arch, {"n_kernels": 840}, windows, augment=TRAIN_DEFAULTS["augment"]), out)
     assert result["test_uar"] >= 0.9
     state = load_checkpoint(out / "checkpoint.pt")["state_dict"]
     assert state["biases"].abs().sum() > 0  # fitted, and kept in the checkpoint

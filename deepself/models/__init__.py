@@ -1,6 +1,6 @@
 """Models: import the families so that they register themselves."""
 
-from deepself.models import cnn, crnn, fnn, minirocket, panns, rnn, vision, yamnet  # noqa: F401
+from deepself.models import cnn, crnn, fnn, minirocket, multirocket, panns, rnn, vision, yamnet  # noqa: F401
 from deepself.models.registry import (create_model, hyperparameters, list_models, model_inputs,
                                       summary)
 

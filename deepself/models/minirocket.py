@@ -67,6 +67,57 @@ def _shift(x: torch.Tensor, offset: int) -> torch.Tensor:
     return out
 
 
+def dilated_sums(x: torch.Tensor, schedule: list[tuple[int, int]], combination_channels: torch.Tensor,
+                 combination_sizes: torch.Tensor, left_shift: int = 0):
+    """For each dilation of ``schedule``, the 84 kernels' convolutions of ``x`` summed over their channels.
+
+    Yields ``(j, dilation, n_per_kernel, summed)`` with ``summed`` of shape (84, B, T): aeon's
+    float32 operations in aeon's order, so that a value that equals a bias compares the same way.
+    The tensor is a buffer reused for the next dilation. ``left_shift`` moves the four taps left
+    of the centre that many samples right (1 reproduces aeon's MultiRocket on the differenced
+    series, whose left taps sit one sample nearer the centre than the dilation says).
+    Memory: two (84, B, C, T) buffers; the caller's batch size bounds them.
+    """
+    batch, n_chans, n_times = x.shape
+    alpha, gamma = -x, x + x + x  # weights -1 everywhere, +3 more where a kernel weighs 2
+    n = len(KERNELS)
+    # Buffers written in place for every dilation: a fresh (84, B, C, T) tensor per step costs
+    # more in page faults than the arithmetic.
+    conv = x.new_empty(n, batch, n_chans, n_times)
+    kernel = torch.arange(n, device=x.device)
+    combination = 0
+    for j, (dilation, n_per_kernel) in enumerate(schedule):
+        offsets = [(i - KERNEL_LENGTH // 2) * dilation + (left_shift if i < KERNEL_LENGTH // 2 else 0)
+                   for i in range(KERNEL_LENGTH)]
+        c_alpha = alpha
+        for i, offset in enumerate(offsets):
+            if i != KERNEL_LENGTH // 2:  # the centre tap is alpha itself (a shifted tap may also land on 0)
+                c_alpha = c_alpha + _shift(alpha, offset)
+        c_gamma = torch.stack([_shift(gamma, offset) for offset in offsets])  # (9, B, C, T)
+        # KERNELS is lexicographic: kernels (a, b, c) with the same a and b are consecutive and
+        # take c = b + 1, ..., 8, so each (a, b) adds c_gamma[b + 1:] to a block in one step.
+        # Sums in aeon's order: ((c_alpha + g_a) + g_b) + g_c.
+        start = 0
+        for a, b in combinations(range(KERNEL_LENGTH - 1), 2):
+            end = start + KERNEL_LENGTH - 1 - b
+            conv[start:end] = c_gamma[a]
+            conv[start:end] += c_alpha
+            conv[start:end] += c_gamma[b]
+            conv[start:end] += c_gamma[b + 1 :]
+            start = end
+        channels = combination_channels[combination : combination + n]
+        sizes = combination_sizes[combination : combination + n]
+        if n_chans == 1:
+            summed = conv[:, :, 0]
+        else:
+            summed = conv[kernel, :, channels[:, 0]]  # (84, B, T)
+            for slot in range(1, channels.shape[1]):
+                picked = conv[kernel, :, channels[:, slot]]
+                summed = summed + torch.where((slot < sizes)[:, None, None], picked, 0.0)
+        yield j, dilation, n_per_kernel, summed
+        combination += n
+
+
 @register_model("minirocket", inputs=("1d",))
 class MiniRocket(nn.Module):
     """MiniRocket features (multivariate) and a linear classifier on them.
@@ -159,41 +210,11 @@ class MiniRocket(nn.Module):
         """
         x = x.float()
         batch, n_chans, n_times = x.shape
-        alpha, gamma = -x, x + x + x  # weights -1 everywhere, +3 more where a kernel weighs 2
         n = len(KERNELS)
-        # Buffers written in place for every dilation: a fresh (84, B, C, T) tensor per step costs
-        # more in page faults than the arithmetic.
-        conv = x.new_empty(n, batch, n_chans, n_times)
         above = x.new_empty(n, batch, n_times)
-        kernel = torch.arange(n, device=x.device)
-        out, feature, combination = [], 0, 0
-        for j, (dilation, n_per_kernel) in enumerate(self._schedule):
-            offsets = [(i - KERNEL_LENGTH // 2) * dilation for i in range(KERNEL_LENGTH)]
-            c_alpha = alpha
-            for offset in offsets:
-                if offset:
-                    c_alpha = c_alpha + _shift(alpha, offset)
-            c_gamma = torch.stack([_shift(gamma, offset) for offset in offsets])  # (9, B, C, T)
-            # KERNELS is lexicographic: kernels (a, b, c) with the same a and b are consecutive and
-            # take c = b + 1, ..., 8, so each (a, b) adds c_gamma[b + 1:] to a block in one step.
-            # Sums in aeon's order: ((c_alpha + g_a) + g_b) + g_c.
-            start = 0
-            for a, b in combinations(range(KERNEL_LENGTH - 1), 2):
-                end = start + KERNEL_LENGTH - 1 - b
-                conv[start:end] = c_gamma[a]
-                conv[start:end] += c_alpha
-                conv[start:end] += c_gamma[b]
-                conv[start:end] += c_gamma[b + 1 :]
-                start = end
-            channels = self.combination_channels[combination : combination + n]
-            sizes = self.combination_sizes[combination : combination + n]
-            if n_chans == 1:
-                summed = conv[:, :, 0]
-            else:
-                summed = conv[kernel, :, channels[:, 0]]  # (84, B, T)
-                for slot in range(1, channels.shape[1]):
-                    picked = conv[kernel, :, channels[:, slot]]
-                    summed = summed + torch.where((slot < sizes)[:, None, None], picked, 0.0)
+        out, feature = [], 0
+        for j, dilation, n_per_kernel, summed in dilated_sums(x, self._schedule, self.combination_channels,
+                                                             self.combination_sizes):
             # Every other kernel (alternating with the dilation) reads only the part of the signal it
             # covers without padding, as MiniRocket does; -inf there never exceeds a bias.
             padding = (KERNEL_LENGTH - 1) * dilation // 2
@@ -209,7 +230,6 @@ class MiniRocket(nn.Module):
                    for f in range(n_per_kernel)]
             out.append(torch.stack(ppv, dim=2).float().permute(1, 0, 2).reshape(batch, -1))
             feature += n * n_per_kernel
-            combination += n
         return torch.cat(out, dim=1)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:

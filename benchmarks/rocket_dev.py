@@ -1,0 +1,73 @@
+"""MiniRocket against MultiRocket on the development splits alone (issue 15): which classical transform to ship.
+
+For each fold of a workflow's sample sheet the held-out fold is set aside unread; the other folds
+are split into fit and development parts exactly as deepself's trainer splits them
+(:func:`deepself.train.dev_split` with ``cv.dev_fraction`` and ``cv.seed``). Each of aeon's
+transforms is fitted on the fit part, a ``StandardScaler`` + ``RidgeClassifierCV`` (aeon's usual
+classifier for these transforms) learns from it, and the development part is scored. The script
+prints the development UAR per fold, its mean and the seconds taken; it never scores a held-out
+sample, so its figures may choose between models.
+
+Run after the workflow has filtered the signals, e.g. for Bonn:
+``.venv/bin/python benchmarks/rocket_dev.py --results results/bonn`` (reads
+``samples.csv`` and ``filtered/eeg.h5`` there; ``--store`` names another store).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default="results/bonn", help="a workflow's results folder")
+    parser.add_argument("--store", default="filtered/eeg.h5", help="the signals, relative to --results")
+    parser.add_argument("--dev-fraction", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=0, help="cv.seed (the split) and the transforms' random_state")
+    parser.add_argument("--transforms", nargs="+", default=["minirocket", "multirocket"],
+                        choices=["minirocket", "multirocket"])
+    args = parser.parse_args()
+    results = Path(args.results)
+    sheet, store = results / "samples.csv", results / args.store
+    if not (sheet.exists() and store.exists()):
+        print(f"skipped: {sheet} or {store} is missing; run the workflow's ingest and filter stages first "
+              f"(e.g. snakemake --cores 2 --configfile config/bonn.yaml {store})")
+        return 0
+
+    from aeon.transformations.collection.convolution_based import MiniRocket, MultiRocket
+    from sklearn.linear_model import RidgeClassifierCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from deepself.metrics import uar
+    from deepself.train import TrainingData, dev_split
+
+    data = TrainingData(sheet, store, None)
+    x, y = data.x.numpy().astype(np.float32), data.y.numpy()
+    folds = sorted(set(data.folds), key=str)
+    print(f"{store}: {x.shape[0]} signals of {x.shape[1]} channel(s) x {x.shape[2]} samples, "
+          f"{len(data.classes)} classes, folds {', '.join(folds)}; development UAR (%), held-out folds unread")
+    transforms = {"minirocket": MiniRocket, "multirocket": MultiRocket}
+    for name in args.transforms:
+        scores, started = [], time.perf_counter()
+        for fold in folds:
+            pool = np.flatnonzero(data.folds != fold)
+            fit, dev = dev_split(y[pool], data.groups[pool] if data.groups is not None else None,
+                                 args.dev_fraction, args.seed)
+            fit, dev = pool[fit], pool[dev]
+            transform = transforms[name](random_state=args.seed, n_jobs=1).fit(x[fit])
+            classifier = make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=np.logspace(-3, 3, 10)))
+            classifier.fit(transform.transform(x[fit]), y[fit])
+            scores.append(100 * uar(y[dev], classifier.predict(transform.transform(x[dev])), len(data.classes)))
+        print(f"{name:12s} dev UAR per fold {' '.join(f'{s:5.1f}' for s in scores)}   mean {np.mean(scores):5.1f}"
+              f"   {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
