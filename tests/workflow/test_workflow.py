@@ -106,6 +106,19 @@ def test_changing_one_model_reruns_only_that_model(tiny_run, tmp_path):
     assert "models/fnn/fold1/checkpoint.pt" not in out
 
 
+def test_fusion_top_reruns_only_the_fusion_and_reaches_its_command(tiny_run, tmp_path):
+    workdir, config = tiny_run
+    changed = yaml.safe_load(config.read_text())
+    changed["fusions"]["both"]["top"] = 1
+    config_changed = tmp_path / "changed.yaml"
+    config_changed.write_text(yaml.safe_dump(changed))
+    result = snakemake(workdir, "-n", "-p", config=config_changed)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout + result.stderr
+    assert job_counts(out) == {"fuse": 3, "report": 1, "all": 1}
+    assert out.count("--method weighted --top 1 --out") == 3
+
+
 def test_changing_a_feature_reruns_its_models_not_ingest(tiny_run, tmp_path):
     workdir, config = tiny_run
     changed = yaml.safe_load(config.read_text())
