@@ -36,13 +36,20 @@ from deepself.models.registry import register_model
 STATISTICS = ("ppv", "lspv", "mpv", "mipv")  # aeon's order of the four blocks of each series' features
 
 
-def pooled(values: torch.Tensor, biases: torch.Tensor) -> torch.Tensor:
+def pooled(values: torch.Tensor, biases: torch.Tensor, sort: bool | None = None) -> torch.Tensor:
     """The four statistics of convolutions ``values`` (K, B, L) against ``biases`` (K, F): (4, B, K, F).
 
     As aeon computes them: PPV = count(v > b) / L; LSPV = the longest distance between consecutive
     indices with v < b, counting from index 0 and to index L - 1; MPV = the mean of v + b over
     v > b (0 if none); MIPV = the mean index of v > b (-1 if none).
+
+    The LSPV needs each index's previous index below the bias: a running maximum (``cummax``),
+    or, while torch traces the model for export (``sort`` None: when compiling), a sort of those
+    indices, since ONNX has no running maximum. Both give the same values; the sort is several
+    times slower on a CPU.
     """
+    if sort is None:
+        sort = torch.compiler.is_compiling()
     n_kernels, batch, length = values.shape
     index = torch.arange(length, device=values.device)
     out = values.new_empty(4, n_kernels, batch, biases.shape[1], dtype=torch.float64)
@@ -52,12 +59,16 @@ def pooled(values: torch.Tensor, biases: torch.Tensor) -> torch.Tensor:
         count = above.sum(-1)
         some = count > 0
         out[0, :, :, f] = count / length
-        # the indices below the bias in order (then `length` for the rest), each minus the one before
-        # (0 before the first, as aeon starts); a sort, not cummax, which ONNX lacks
-        ordered = torch.where(below, index, length).sort(-1).values
-        before = torch.cat([torch.zeros_like(ordered[..., :1]), ordered[..., :-1]], dim=-1)
-        stretch = torch.where(ordered < length, ordered - before, 0).amax(-1)
-        last = torch.where(below, index, 0).amax(-1)
+        if sort:  # the indices below the bias in order (then `length`), each minus the one before
+            ordered = torch.where(below, index, length).sort(-1).values
+            before = torch.cat([torch.zeros_like(ordered[..., :1]), ordered[..., :-1]], dim=-1)
+            stretch = torch.where(ordered < length, ordered - before, 0).amax(-1)
+            last = torch.where(below, index, 0).amax(-1)
+        else:  # the last index below the bias up to each index (0 before the first, as aeon starts)
+            running = torch.where(below, index, 0).cummax(-1).values
+            before = torch.cat([torch.zeros_like(running[..., :1]), running[..., :-1]], dim=-1)
+            stretch = torch.where(below, index - before, 0).amax(-1)
+            last = running[..., -1]
         out[1, :, :, f] = torch.maximum(stretch, length - 1 - last)
         total = torch.where(above, values + bias, 0.0).sum(-1, dtype=torch.float64)
         out[2, :, :, f] = torch.where(some, total / count.clamp_min(1), 0.0)

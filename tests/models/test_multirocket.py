@@ -56,6 +56,13 @@ def test_pooled_statistics_by_hand():
     assert none == [0.0, 1.0, 0.0, -1.0]  # every value below: stretches of one
 
 
+def test_pooled_by_running_maximum_and_by_sort_agree():
+    """Eager code takes a running maximum for the LSPV, export a sort (ONNX has no cummax): same values."""
+    values = torch.from_numpy(np.random.default_rng(1).standard_normal((6, 3, 200)).astype(np.float32))
+    biases = torch.tensor(np.linspace(-1.5, 1.5, 12, dtype=np.float32).reshape(6, 2))
+    np.testing.assert_array_equal(pooled(values, biases, sort=False).numpy(), pooled(values, biases, sort=True).numpy())
+
+
 def test_fitted_state_is_tensors_that_rebuild_the_same_model():
     x = _signals(8, 2, 90)
     model = create_model("multirocket", n_chans=2, n_freqs=None, n_times=90, n_outputs=4, n_kernels=252).eval()
