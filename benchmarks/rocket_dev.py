@@ -30,7 +30,8 @@ def main() -> int:
     parser.add_argument("--dev-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0, help="cv.seed (the split) and the transforms' random_state")
     parser.add_argument("--transforms", nargs="+", default=["minirocket", "multirocket"],
-                        choices=["minirocket", "multirocket"])
+                        choices=["minirocket", "multirocket", "hydra"],
+                        help="hydra: aeon's HydraTransformer (Dempster, Schmidt & Webb 2023)")
     args = parser.parse_args()
     results = Path(args.results)
     sheet, store = results / "samples.csv", results / args.store
@@ -39,7 +40,7 @@ def main() -> int:
               f"(e.g. snakemake --cores 2 --configfile config/bonn.yaml {store})")
         return 0
 
-    from aeon.transformations.collection.convolution_based import MiniRocket, MultiRocket
+    from aeon.transformations.collection.convolution_based import HydraTransformer, MiniRocket, MultiRocket
     from sklearn.linear_model import RidgeClassifierCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -52,7 +53,7 @@ def main() -> int:
     folds = sorted(set(data.folds), key=str)
     print(f"{store}: {x.shape[0]} signals of {x.shape[1]} channel(s) x {x.shape[2]} samples, "
           f"{len(data.classes)} classes, folds {', '.join(folds)}; development UAR (%), held-out folds unread")
-    transforms = {"minirocket": MiniRocket, "multirocket": MultiRocket}
+    transforms = {"minirocket": MiniRocket, "multirocket": MultiRocket, "hydra": HydraTransformer}
     for name in args.transforms:
         scores, started = [], time.perf_counter()
         for fold in folds:
@@ -62,8 +63,9 @@ def main() -> int:
             fit, dev = pool[fit], pool[dev]
             transform = transforms[name](random_state=args.seed, n_jobs=1).fit(x[fit])
             classifier = make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=np.logspace(-3, 3, 10)))
-            classifier.fit(transform.transform(x[fit]), y[fit])
-            scores.append(100 * uar(y[dev], classifier.predict(transform.transform(x[dev])), len(data.classes)))
+            classifier.fit(np.asarray(transform.transform(x[fit])), y[fit])
+            predicted = classifier.predict(np.asarray(transform.transform(x[dev])))
+            scores.append(100 * uar(y[dev], predicted, len(data.classes)))
         print(f"{name:12s} dev UAR per fold {' '.join(f'{s:5.1f}' for s in scores)}   mean {np.mean(scores):5.1f}"
               f"   {time.perf_counter() - started:.0f} s")
     return 0
