@@ -67,6 +67,24 @@ def _shift(x: torch.Tensor, offset: int) -> torch.Tensor:
     return out
 
 
+def check_kernel_args(n_kernels: int, max_dilations_per_kernel: int) -> None:
+    """Refuse fewer kernels than MiniRocket's 84 or no dilation (both rockets' args)."""
+    if n_kernels < len(KERNELS) or max_dilations_per_kernel < 1:
+        raise DeepselfError(f"model args n_kernels, max_dilations_per_kernel: {n_kernels}, "
+                            f"{max_dilations_per_kernel}; at least {len(KERNELS)} and 1")
+
+
+def set_combinations(model: nn.Module, sizes: np.ndarray, channels: np.ndarray) -> None:
+    """Write aeon's channel combinations (``sizes`` and the flat ``channels``) into ``model``'s
+    ``combination_channels`` table (one padded row per combination) and ``combination_sizes``."""
+    table = torch.zeros_like(model.combination_channels)
+    ends = np.cumsum(sizes)
+    for combination, (end, size) in enumerate(zip(ends, sizes)):
+        table[combination, :size] = torch.from_numpy(channels[end - size : end].astype(np.int64))
+    model.combination_channels.copy_(table)
+    model.combination_sizes.copy_(torch.from_numpy(sizes.astype(np.int64)))
+
+
 def dilated_sums(x: torch.Tensor, schedule: list[tuple[int, int]], combination_channels: torch.Tensor,
                  combination_sizes: torch.Tensor, left_shift: int = 0):
     """For each dilation of ``schedule``, the 84 kernels' convolutions of ``x`` summed over their channels.
@@ -145,9 +163,7 @@ class MiniRocket(nn.Module):
         if n_times < KERNEL_LENGTH:
             raise DeepselfError(f"model arch minirocket: signals of {n_times} samples, MiniRocket's kernels "
                                 f"need at least {KERNEL_LENGTH}")
-        if n_kernels < len(KERNELS) or max_dilations_per_kernel < 1:
-            raise DeepselfError(f"model args n_kernels, max_dilations_per_kernel: {n_kernels}, "
-                                f"{max_dilations_per_kernel}; at least {len(KERNELS)} and 1")
+        check_kernel_args(n_kernels, max_dilations_per_kernel)
         self.n_kernels, self.max_dilations_per_kernel = n_kernels, max_dilations_per_kernel
         dilations, per_dilation = fit_dilations(n_times, self.n_kernels // len(KERNELS), max_dilations_per_kernel)
         n_combinations = len(KERNELS) * len(dilations)
@@ -193,12 +209,7 @@ class MiniRocket(nn.Module):
             raise DeepselfError(f"model arch minirocket: aeon chose dilations {dilations.tolist()} "
                                 f"({per_dilation.tolist()} features each), this model was built for "
                                 f"{self.dilations.tolist()} ({self.n_features_per_dilation.tolist()})")
-        table = torch.zeros_like(self.combination_channels)
-        ends = np.cumsum(sizes)
-        for combination, (end, size) in enumerate(zip(ends, sizes)):
-            table[combination, :size] = torch.from_numpy(channels[end - size : end].astype(np.int64))
-        self.combination_channels.copy_(table)
-        self.combination_sizes.copy_(torch.from_numpy(sizes.astype(np.int64)))
+        set_combinations(self, sizes, channels)
         self.biases.copy_(torch.from_numpy(biases))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -209,7 +220,7 @@ class MiniRocket(nn.Module):
         every dilation; the caller's batch size bounds them.
         """
         x = x.float()
-        batch, n_chans, n_times = x.shape
+        batch, _, n_times = x.shape
         n = len(KERNELS)
         above = x.new_empty(n, batch, n_times)
         out, feature = [], 0

@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from deepself.errors import DeepselfError
-from deepself.models.minirocket import KERNEL_LENGTH, KERNELS, dilated_sums, fit_dilations
+from deepself.models.minirocket import (KERNEL_LENGTH, KERNELS, check_kernel_args, dilated_sums,
+                                         fit_dilations, set_combinations)
 from deepself.models.registry import register_model
 
 STATISTICS = ("ppv", "lspv", "mpv", "mipv")  # aeon's order of the four blocks of each series' features
@@ -105,9 +106,7 @@ class MultiRocket(nn.Module):
             raise DeepselfError(f"model arch multirocket: signals of {n_times} samples, MultiRocket's kernels "
                                 f"need at least {KERNEL_LENGTH + 1} (its differenced series, one shorter, at least "
                                 f"{KERNEL_LENGTH})")
-        if n_kernels < len(KERNELS) or max_dilations_per_kernel < 1:
-            raise DeepselfError(f"model args n_kernels, max_dilations_per_kernel: {n_kernels}, "
-                                f"{max_dilations_per_kernel}; at least {len(KERNELS)} and 1")
+        check_kernel_args(n_kernels, max_dilations_per_kernel)
         self.n_kernels, self.max_dilations_per_kernel = n_kernels, max_dilations_per_kernel
         per_kernel = n_kernels // len(KERNELS)
         self.n_chans, self.n_times = n_chans, n_times
@@ -154,13 +153,7 @@ class MultiRocket(nn.Module):
                                     f"{getattr(self, f'{series}dilations').tolist()}")
             getattr(self, f"{series}biases").copy_(torch.from_numpy(np.asarray(biases, dtype=np.float32)))
         if self.n_chans > 1:
-            sizes, channels = aeon.parameter[:2]
-            table = torch.zeros_like(self.combination_channels)
-            ends = np.cumsum(sizes)
-            for combination, (end, size) in enumerate(zip(ends, sizes)):
-                table[combination, :size] = torch.from_numpy(channels[end - size : end].astype(np.int64))
-            self.combination_channels.copy_(table)
-            self.combination_sizes.copy_(torch.from_numpy(sizes.astype(np.int64)))
+            set_combinations(self, *aeon.parameter[:2])
 
     def _series_features(self, x: torch.Tensor, schedule, biases: torch.Tensor, left_shift: int) -> torch.Tensor:
         """The four blocks of one series' features: (B, 4, n_per_series), each block in aeon's order."""
