@@ -102,7 +102,8 @@ def main() -> int:
             np.add.at(recording_scores, dev_owner, window_scores)
             predicted = classifier.classes_[recording_scores.argmax(1)]
             scores.append(100 * uar(y[dev], predicted, len(data.classes)))
-        print(f"{name:12s}{' windows %d/%d' % tuple(args.window) if args.window else ''} dev UAR per fold {' '.join(f'{s:5.1f}' for s in scores)}   mean {np.mean(scores):5.1f}"
+        label = f"{name:12s}" + (" windows %d/%d" % tuple(args.window) if args.window else "")
+        print(f"{label} dev UAR per fold {' '.join(f'{s:5.1f}' for s in scores)}   mean {np.mean(scores):5.1f}"
               f"   {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -25,6 +25,9 @@ The head is one linear layer on the features; the trainer fits it as a probe, as
 
 from __future__ import annotations
 
+import functools
+import logging
+
 import numpy as np
 import torch
 from torch import nn
@@ -35,6 +38,26 @@ from deepself.models.minirocket import (KERNEL_LENGTH, KERNELS, check_kernel_arg
 from deepself.models.registry import register_model
 
 STATISTICS = ("ppv", "lspv", "mpv", "mipv")  # aeon's order of the four blocks of each series' features
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def aeon_functions() -> tuple | None:
+    """aeon's compiled MultiRocket transforms ``(_transform_uni, _transform_multi, indices)``, or None.
+
+    They are aeon's private API (aeon >= 1.0 has them): a release that renames them must not break
+    ``multirocket``, so without them the CPU runs the torch code too (same features, ~5x slower),
+    and says so once.
+    """
+    try:
+        from aeon.transformations.collection.convolution_based import _multirocket as aeon
+
+        return aeon._transform_uni, aeon._transform_multi, aeon.MultiRocket._indices
+    except (ImportError, AttributeError) as err:
+        log.warning("multirocket: aeon's compiled transform is not where aeon 1.x keeps it (%s); the CPU computes "
+                    "the same features with torch instead, about 5x slower", err)
+        return None
 
 
 def pooled(values: torch.Tensor, biases: torch.Tensor, sort: bool | None = None) -> torch.Tensor:
@@ -191,13 +214,15 @@ class MultiRocket(nn.Module):
 
         The signal's PPV, LSPV, MPV and MIPV blocks, then its difference's. On the CPU, aeon's own
         compiled transform computes them from the buffers (5.4x faster on one thread than the torch
-        code, which runs one pass over the convolutions per statistic); elsewhere, and while
-        torch traces the model for export, the torch code below, whose features equal aeon's
+        code, which runs one pass over the convolutions per statistic); elsewhere, while torch
+        traces the model for export, and where aeon no longer has that transform
+        (:func:`aeon_functions`), the torch code below, whose features equal aeon's
         (tests/models/test_multirocket.py). Memory of the torch code: two (84, B, C, T) convolution
         buffers and a few (42, B, T) temporaries per bias; the caller's batch size bounds them.
         """
         x = x.float()
-        if x.device.type == "cpu" and not torch.compiler.is_compiling() and not torch.jit.is_tracing():
+        if (x.device.type == "cpu" and not torch.compiler.is_compiling() and not torch.jit.is_tracing()
+                and aeon_functions() is not None):
             return torch.from_numpy(self._aeon_transform(x.detach().numpy()))
         return self.torch_features(x)
 
@@ -212,19 +237,19 @@ class MultiRocket(nn.Module):
     def _aeon_transform(self, x: np.ndarray) -> np.ndarray:
         """aeon's compiled MultiRocket transform of ``x`` (B, C, T) with this model's fitted parameters."""
         import numba
-        from aeon.transformations.collection.convolution_based import _multirocket as aeon
 
+        transform_uni, transform_multi, indices = aeon_functions()
         parameters, parameters1 = self._aeon_parameters()
         threads = numba.get_num_threads()
         numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
         try:
             if self.n_chans == 1:
                 signal = np.ascontiguousarray(x[:, 0])
-                out = aeon._transform_uni(signal, np.diff(signal, 1), parameters, parameters1, len(STATISTICS),
-                                          aeon.MultiRocket._indices, None)
+                out = transform_uni(signal, np.diff(signal, 1), parameters, parameters1, len(STATISTICS), indices,
+                                    None)
             else:
-                out = aeon._transform_multi(np.ascontiguousarray(x), np.diff(x, 1), parameters, parameters1,
-                                            len(STATISTICS), aeon.MultiRocket._indices, None)
+                out = transform_multi(np.ascontiguousarray(x), np.diff(x, 1), parameters, parameters1,
+                                      len(STATISTICS), indices, None)
         finally:
             numba.set_num_threads(threads)
         return np.nan_to_num(out)

@@ -8,6 +8,7 @@ import torch
 
 from deepself.errors import DeepselfError
 from deepself.models import create_model
+from deepself.models import multirocket
 from deepself.models.multirocket import pooled
 
 aeon_multirocket = pytest.importorskip("aeon.transformations.collection.convolution_based").MultiRocket
@@ -81,6 +82,29 @@ def test_fitted_state_is_tensors_that_rebuild_the_same_model():
     assert torch.equal(rebuilt(signals), model(signals))
     with pytest.raises(DeepselfError, match="fitted on signals of"):
         model.fit_features(x[:, :1], seed=0)
+
+
+@pytest.fixture
+def aeon_without_compiled_transform(monkeypatch):
+    """aeon as a release that renamed its private ``_transform_uni`` would be."""
+    from aeon.transformations.collection.convolution_based import _multirocket
+
+    monkeypatch.delattr(_multirocket, "_transform_uni")
+    multirocket.aeon_functions.cache_clear()
+    yield
+    multirocket.aeon_functions.cache_clear()
+
+
+def test_without_aeons_compiled_transform_the_cpu_runs_the_torch_code(aeon_without_compiled_transform, caplog):
+    x = _signals(6, 1, 120)
+    model = create_model("multirocket", n_chans=1, n_freqs=None, n_times=120, n_outputs=3, n_kernels=168).eval()
+    model.fit_features(x[:4], seed=3)
+    signals = torch.from_numpy(x)
+    with caplog.at_level("WARNING", logger="deepself.models.multirocket"):
+        features = model.forward_features(signals)
+    np.testing.assert_array_equal(features.numpy(), model.torch_features(signals).numpy())
+    assert "_transform_uni" in caplog.text and "torch instead" in caplog.text
+    assert model(signals).shape == (6, 3)
 
 
 def test_too_short_signals_and_too_few_kernels_are_refused():
