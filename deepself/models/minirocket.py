@@ -136,8 +136,43 @@ def dilated_sums(x: torch.Tensor, schedule: list[tuple[int, int]], combination_c
         combination += n
 
 
+class Rocket(nn.Module):
+    """What MiniRocket and MultiRocket share: a fitted transform (``forward_features``) and a linear
+    head that the trainer fits as a probe, and aeon's kernel and channel-combination tables."""
+
+    train_mode = "probe"
+    arch = "rocket"
+
+    def _register_kernel_tables(self, n_combinations: int, n_chans: int) -> None:
+        """The 84 kernels and the channels each (dilation, kernel) sums over, in aeon's order (float
+        sums depend on it), padded to aeon's most channels per combination, min(n_chans, 9); the
+        sizes say how many count. Until fitted, every combination is channel 0 alone."""
+        self.register_buffer("kernels", torch.tensor(KERNELS, dtype=torch.int64))
+        self.register_buffer("combination_channels", torch.zeros(n_combinations, min(n_chans, 9), dtype=torch.int64))
+        self.register_buffer("combination_sizes", torch.ones(n_combinations, dtype=torch.int64))
+
+    def _fit_input(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
+        """The training signals as aeon takes them (float32 numpy), refused unless shaped as built."""
+        x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        if x.shape[1:] != (self.n_chans, self.n_times):
+            raise DeepselfError(f"model arch {self.arch}: fitted on signals of {x.shape[1:]}, built for "
+                                f"{(self.n_chans, self.n_times)}")
+        return x.astype(np.float32)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Class scores of the features (``pre_logits``: the features themselves, as timm's heads)."""
+        return x if pre_logits else self.head(x)
+
+    def get_classifier(self) -> nn.Linear:
+        """The linear layer on the features, which a probe fits (a logistic regression folded into it)."""
+        return self.head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
 @register_model("minirocket", inputs=("1d",))
-class MiniRocket(nn.Module):
+class MiniRocket(Rocket):
     """MiniRocket features (multivariate) and a linear classifier on them.
 
     Parameters
@@ -156,7 +191,7 @@ class MiniRocket(nn.Module):
     the trainer calls it on the fit part of the fold before anything else uses the model.
     """
 
-    train_mode = "probe"
+    arch = "minirocket"
 
     def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_kernels=10_000, max_dilations_per_kernel=32):
         super().__init__()
@@ -168,13 +203,9 @@ class MiniRocket(nn.Module):
         dilations, per_dilation = fit_dilations(n_times, self.n_kernels // len(KERNELS), max_dilations_per_kernel)
         n_combinations = len(KERNELS) * len(dilations)
         self.n_features = len(KERNELS) * int(per_dilation.sum())
-        self.register_buffer("kernels", torch.tensor(KERNELS, dtype=torch.int64))
         self.register_buffer("dilations", torch.from_numpy(dilations))
         self.register_buffer("n_features_per_dilation", torch.from_numpy(per_dilation))
-        # Channels each (dilation, kernel) sums over, in aeon's order (float sums depend on it),
-        # padded to aeon's most channels per combination, min(n_chans, 9); the sizes say how many count.
-        self.register_buffer("combination_channels", torch.zeros(n_combinations, min(n_chans, 9), dtype=torch.int64))
-        self.register_buffer("combination_sizes", torch.ones(n_combinations, dtype=torch.int64))
+        self._register_kernel_tables(n_combinations, n_chans)
         self.register_buffer("biases", torch.zeros(self.n_features))
         self.n_chans, self.n_times = n_chans, n_times
         # The same as Python ints: the forward loops over them, and torch.export (ONNX) cannot read a
@@ -197,12 +228,8 @@ class MiniRocket(nn.Module):
         """
         from aeon.transformations.collection.convolution_based import MiniRocket as AeonMiniRocket
 
-        x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-        if x.shape[1:] != (self.n_chans, self.n_times):
-            raise DeepselfError(f"model arch minirocket: fitted on signals of {x.shape[1:]}, built for "
-                                f"{(self.n_chans, self.n_times)}")
         aeon = AeonMiniRocket(n_kernels=self.n_kernels, max_dilations_per_kernel=self.max_dilations_per_kernel,
-                              n_jobs=1, random_state=seed).fit(x.astype(np.float32))
+                              n_jobs=1, random_state=seed).fit(self._fit_input(x))
         sizes, channels, dilations, per_dilation, biases = aeon.parameters
         if not (np.array_equal(dilations, self.dilations.numpy())
                 and np.array_equal(per_dilation, self.n_features_per_dilation.numpy())):
@@ -242,14 +269,3 @@ class MiniRocket(nn.Module):
             out.append(torch.stack(ppv, dim=2).float().permute(1, 0, 2).reshape(batch, -1))
             feature += n * n_per_kernel
         return torch.cat(out, dim=1)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Class scores of MiniRocket features (``pre_logits``: the features themselves, as timm's heads)."""
-        return x if pre_logits else self.head(x)
-
-    def get_classifier(self) -> nn.Linear:
-        """The linear layer on the features, which a probe fits (a logistic regression folded into it)."""
-        return self.head
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from deepself.errors import DeepselfError
-from deepself.models.minirocket import (KERNEL_LENGTH, KERNELS, check_kernel_args, dilated_sums,
+from deepself.models.minirocket import (KERNEL_LENGTH, KERNELS, Rocket, check_kernel_args, dilated_sums,
                                          fit_dilations, set_combinations)
 from deepself.models.registry import register_model
 
@@ -102,7 +102,7 @@ def pooled(values: torch.Tensor, biases: torch.Tensor, sort: bool | None = None)
 
 
 @register_model("multirocket", inputs=("1d",))
-class MultiRocket(nn.Module):
+class MultiRocket(Rocket):
     """MultiRocket features (multivariate) and a linear classifier on them.
 
     Parameters
@@ -121,7 +121,7 @@ class MultiRocket(nn.Module):
     the trainer calls it on the fit part of the fold before anything else uses the model.
     """
 
-    train_mode = "probe"
+    arch = "multirocket"
 
     def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_kernels=6_250, max_dilations_per_kernel=32):
         super().__init__()
@@ -147,9 +147,7 @@ class MultiRocket(nn.Module):
             # aeon sums the differences over the signal's combinations: it would read past them
             raise DeepselfError(f"model arch multirocket: {n_chans}-channel signals of {n_times} samples give "
                                 "their difference more dilations than the signal; pad the signals by a sample")
-        self.register_buffer("kernels", torch.tensor(KERNELS, dtype=torch.int64))
-        self.register_buffer("combination_channels", torch.zeros(n_combinations, min(n_chans, 9), dtype=torch.int64))
-        self.register_buffer("combination_sizes", torch.ones(n_combinations, dtype=torch.int64))
+        self._register_kernel_tables(n_combinations, n_chans)
         self.head = nn.Linear(self.n_features, n_outputs)
 
     @torch.no_grad()
@@ -161,12 +159,8 @@ class MultiRocket(nn.Module):
         """
         from aeon.transformations.collection.convolution_based import MultiRocket as AeonMultiRocket
 
-        x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-        if x.shape[1:] != (self.n_chans, self.n_times):
-            raise DeepselfError(f"model arch multirocket: fitted on signals of {x.shape[1:]}, built for "
-                                f"{(self.n_chans, self.n_times)}")
         aeon = AeonMultiRocket(n_kernels=self.n_kernels, max_dilations_per_kernel=self.max_dilations_per_kernel,
-                               n_jobs=1, random_state=seed).fit(x.astype(np.float32))
+                               n_jobs=1, random_state=seed).fit(self._fit_input(x))
         for series, parameters in (("", aeon.parameter), ("diff_", aeon.parameter1)):
             dilations, per_dilation, biases = parameters[-3:]
             if not (np.array_equal(dilations, getattr(self, f"{series}dilations").numpy())
@@ -253,14 +247,3 @@ class MultiRocket(nn.Module):
         finally:
             numba.set_num_threads(threads)
         return np.nan_to_num(out)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Class scores of MultiRocket features (``pre_logits``: the features themselves, as timm's heads)."""
-        return x if pre_logits else self.head(x)
-
-    def get_classifier(self) -> nn.Linear:
-        """The linear layer on the features, which a probe fits (a logistic regression folded into it)."""
-        return self.head
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))

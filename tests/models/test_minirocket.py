@@ -13,19 +13,12 @@ from deepself.models.minirocket import KERNELS, fit_dilations
 aeon_minirocket = pytest.importorskip("aeon.transformations.collection.convolution_based").MiniRocket
 
 
-def _signals(n, n_chans, n_times, seed=0):
-    rng = np.random.default_rng(seed)
-    t = np.arange(n_times) / n_times
-    return (np.sin(2 * np.pi * rng.uniform(1, 8, (n, n_chans, 1)) * t)
-            + 0.5 * rng.standard_normal((n, n_chans, n_times))).astype(np.float32)
-
-
 @pytest.mark.parametrize("n_chans,n_times,n_kernels", [(1, 300, 10_000), (3, 120, 840), (11, 64, 500), (2, 9, 84)])
-def test_torch_transform_equals_aeons(n_chans, n_times, n_kernels):
+def test_torch_transform_equals_aeons(signals, n_chans, n_times, n_kernels):
     """Tolerance: none needed here (the same float32 operations in the same order); allowed are a
     1e-4 share of features that differ, each by at most 2 / n_times (a convolution value on the
     other side of its bias, should another CPU round one differently)."""
-    x = _signals(12, n_chans, n_times)
+    x = signals(12, n_chans, n_times)
     model = create_model("minirocket", n_chans=n_chans, n_freqs=None, n_times=n_times, n_outputs=3,
                          n_kernels=n_kernels)
     model.fit_features(x[:6], seed=7)
@@ -47,8 +40,8 @@ def test_feature_count_and_dilations_follow_aeon():
     assert per_dilation.sum() == 119 and (np.diff(dilations) > 0).all()
 
 
-def test_biases_come_from_the_signals_it_is_fitted_on():
-    x = _signals(8, 2, 100)
+def test_biases_come_from_the_signals_it_is_fitted_on(signals):
+    x = signals(8, 2, 100)
     a = create_model("minirocket", n_chans=2, n_freqs=None, n_times=100, n_outputs=2, n_kernels=168)
     b = create_model("minirocket", n_chans=2, n_freqs=None, n_times=100, n_outputs=2, n_kernels=168)
     a.fit_features(x, seed=0)
@@ -61,8 +54,8 @@ def test_biases_come_from_the_signals_it_is_fitted_on():
         a.fit_features(x[:, :1], seed=0)
 
 
-def test_fitted_state_is_tensors_that_rebuild_the_same_model():
-    x = _signals(10, 3, 80)
+def test_fitted_state_is_tensors_that_rebuild_the_same_model(signals):
+    x = signals(10, 3, 80)
     torch.manual_seed(0)
     model = create_model("minirocket", n_chans=3, n_freqs=None, n_times=80, n_outputs=4, n_kernels=252).eval()
     model.fit_features(x[:5], seed=1)

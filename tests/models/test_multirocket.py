@@ -14,19 +14,12 @@ from deepself.models.multirocket import pooled
 aeon_multirocket = pytest.importorskip("aeon.transformations.collection.convolution_based").MultiRocket
 
 
-def _signals(n, n_chans, n_times, seed=0):
-    rng = np.random.default_rng(seed)
-    t = np.arange(n_times) / n_times
-    return (np.sin(2 * np.pi * rng.uniform(1, 8, (n, n_chans, 1)) * t)
-            + 0.5 * rng.standard_normal((n, n_chans, n_times))).astype(np.float32)
-
-
 @pytest.mark.parametrize("n_chans,n_times,n_kernels", [(1, 300, 840), (3, 120, 840), (2, 64, 336), (1, 10, 84)])
-def test_both_transforms_equal_aeons(n_chans, n_times, n_kernels):
+def test_both_transforms_equal_aeons(signals, n_chans, n_times, n_kernels):
     """aeon's compiled transform (the CPU path) gives aeon's features exactly, and so does the torch
     code (other devices, export), up to the rounding of one mean: the same float32 convolutions
     compared with the same biases."""
-    x = _signals(10, n_chans, n_times)
+    x = signals(10, n_chans, n_times)
     model = create_model("multirocket", n_chans=n_chans, n_freqs=None, n_times=n_times, n_outputs=3,
                          n_kernels=n_kernels)
     model.fit_features(x[:5], seed=7)
@@ -64,8 +57,8 @@ def test_pooled_by_running_maximum_and_by_sort_agree():
     np.testing.assert_array_equal(pooled(values, biases, sort=False).numpy(), pooled(values, biases, sort=True).numpy())
 
 
-def test_fitted_state_is_tensors_that_rebuild_the_same_model():
-    x = _signals(8, 2, 90)
+def test_fitted_state_is_tensors_that_rebuild_the_same_model(signals):
+    x = signals(8, 2, 90)
     model = create_model("multirocket", n_chans=2, n_freqs=None, n_times=90, n_outputs=4, n_kernels=252).eval()
     model.fit_features(x[:5], seed=1)
     assert not torch.equal(model.diff_biases, torch.zeros_like(model.diff_biases))
@@ -95,8 +88,9 @@ def aeon_without_compiled_transform(monkeypatch):
     multirocket.aeon_functions.cache_clear()
 
 
-def test_without_aeons_compiled_transform_the_cpu_runs_the_torch_code(aeon_without_compiled_transform, caplog):
-    x = _signals(6, 1, 120)
+def test_without_aeons_compiled_transform_the_cpu_runs_the_torch_code(signals, aeon_without_compiled_transform,
+                                                                      caplog):
+    x = signals(6, 1, 120)
     model = create_model("multirocket", n_chans=1, n_freqs=None, n_times=120, n_outputs=3, n_kernels=168).eval()
     model.fit_features(x[:4], seed=3)
     signals = torch.from_numpy(x)

@@ -91,42 +91,35 @@ def test_rerun_has_nothing_to_do(tiny_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_changing_one_model_reruns_only_that_model(tiny_run, tmp_path):
+def _dry_run_changed(tiny_run, tmp_path, change, *args):
+    """Dry-run the finished tiny workflow with its config changed by ``change(config)``: its output."""
     workdir, config = tiny_run
     changed = yaml.safe_load(config.read_text())
-    changed["models"]["cnn"]["train"] = {"lr": 0.01}
+    change(changed)
     config_changed = tmp_path / "changed.yaml"
     config_changed.write_text(yaml.safe_dump(changed))
-    result = snakemake(workdir, "-n", config=config_changed)
+    result = snakemake(workdir, "-n", *args, config=config_changed)
     assert result.returncode == 0, result.stderr[-2000:]
-    counts = job_counts(result.stdout + result.stderr)
+    return result.stdout + result.stderr
+
+
+def test_changing_one_model_reruns_only_that_model(tiny_run, tmp_path):
+    out = _dry_run_changed(tiny_run, tmp_path, lambda c: c["models"]["cnn"].update(train={"lr": 0.01}))
+    counts = job_counts(out)
     assert counts == {"train": 3, "fuse": 3, "report": 1, "all": 1}
-    out = result.stdout + result.stderr
     assert all(f"models/cnn/fold{k}/checkpoint.pt" in out for k in "123")
     assert "models/fnn/fold1/checkpoint.pt" not in out
 
 
 def test_fusion_top_reruns_only_the_fusion_and_reaches_its_command(tiny_run, tmp_path):
-    workdir, config = tiny_run
-    changed = yaml.safe_load(config.read_text())
-    changed["fusions"]["both"]["top"] = 1
-    config_changed = tmp_path / "changed.yaml"
-    config_changed.write_text(yaml.safe_dump(changed))
-    result = snakemake(workdir, "-n", "-p", config=config_changed)
-    assert result.returncode == 0, result.stderr[-2000:]
-    out = result.stdout + result.stderr
+    out = _dry_run_changed(tiny_run, tmp_path, lambda c: c["fusions"]["both"].update(top=1), "-p")
     assert job_counts(out) == {"fuse": 3, "report": 1, "all": 1}
     assert out.count("--method weighted --top 1 --out") == 3
 
 
 def test_changing_a_feature_reruns_its_models_not_ingest(tiny_run, tmp_path):
-    workdir, config = tiny_run
-    changed = yaml.safe_load(config.read_text())
-    changed["features"]["gyro_spec"]["n_fft"] = 32
-    config_changed = tmp_path / "changed.yaml"
-    config_changed.write_text(yaml.safe_dump(changed))
-    result = snakemake(workdir, "-n", config=config_changed)
-    counts = job_counts(result.stdout + result.stderr)
+    out = _dry_run_changed(tiny_run, tmp_path, lambda c: c["features"]["gyro_spec"].update(n_fft=32))
+    counts = job_counts(out)
     assert counts == {"features": 1, "train": 3, "fuse": 3, "report": 1, "all": 1}
 
 
