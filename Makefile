@@ -9,8 +9,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= config/config.yaml
-# the experiment's results folder, as the config names it (results/<experiment>)
-RESULTS = $(shell $(BIN)/python -c "import sys, yaml; c = yaml.safe_load(open(sys.argv[1])); print(c.get('results', 'results') + '/' + c['experiment'])" $(CONFIG))
+# CONFIG as one word for the shell, whatever it holds: in single quotes, each ' written as '\''
+QCONFIG = '$(subst ','\'',$(CONFIG))'
 
 .PHONY: run test lint report clean
 
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/snakemake --cores all --configfile $(CONFIG)
+	$(BIN)/snakemake --cores all --configfile $(QCONFIG)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -32,10 +32,13 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 
-# report.html of the experiment of CONFIG, written into its results folder
+# report.html of the experiment of CONFIG, written into its results folder (results/<experiment>, which
+# `deepself results-dir` prints after validating the config; the shell only ever holds it in a variable)
 report: $(STAMP)
-	$(BIN)/snakemake --configfile $(CONFIG) --report "$(RESULTS)/report.html"
+	dir="$$($(BIN)/deepself results-dir $(QCONFIG))" || exit 1; \
+	$(BIN)/snakemake --configfile $(QCONFIG) --report "$$dir/report.html"
 
-# the results of the experiment of CONFIG only; other experiments' results stay
+# the results of the experiment of CONFIG only; other experiments' results stay (`deepself clean`
+# validates the config and removes results/<experiment> and nothing else)
 clean: $(STAMP)
-	rm -rf "$(RESULTS)"
+	$(BIN)/deepself clean $(QCONFIG)

@@ -1,7 +1,9 @@
 """`deepself <stage> ...`: the command line that the workflow's rules call, one subcommand per stage.
 
 Structured arguments (a model's settings, a feature's parameters) travel as JSON strings. Bad
-input ends the command with one line ``deepself: error: <what and where>`` and exit status 1.
+input ends the command with one line ``deepself: error: <what and where>`` and exit status 1; Ctrl-C
+(or SIGINT from Snakemake) with one line ``deepself: interrupted`` and exit status 130. Both lines
+go to the terminal and to the ``--log`` file.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import argparse
 import contextlib
 import json
 import logging
+import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -18,6 +22,9 @@ from deepself.errors import DeepselfError
 from deepself.io.store import atomic_path
 
 LOG_FORMAT, LOG_DATEFMT = "%(asctime)s %(name)s: %(message)s", "%H:%M:%S"
+# the one folder name `deepself clean` removes under results: as the schema's names, in full
+_EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+INTERRUPTED = 130  # the shell's exit status for a command ended by SIGINT
 
 
 def _sheet(args):
@@ -86,7 +93,10 @@ def _fold_log(path: str | None):
     try:
         yield
     except DeepselfError as err:
-        handler.stream.write(f"deepself: error: {err}\n")
+        handler.stream.write(_one_line(f"error: {err}"))
+        raise
+    except KeyboardInterrupt:
+        handler.stream.write(_one_line("interrupted"))
         raise
     finally:
         logging.getLogger().removeHandler(handler)
@@ -96,7 +106,8 @@ def _fold_log(path: str | None):
 def _fuse(args):
     from deepself.fusion import fuse_fold
 
-    fuse_fold(args.predictions, args.summaries, args.method, args.out, args.top)
+    fuse_fold(args.predictions, args.summaries, args.method, args.out, args.top,
+              dev_prediction_paths=args.dev_predictions, rounds=args.rounds)
 
 
 def _report(args):
@@ -113,12 +124,85 @@ def _report(args):
 
 def _check_config(args):
     from deepself.config import load_config
+    from deepself.io.filehash import cache_path
     from deepself.io.sheet import preflight
 
     config = load_config(args.config)
     # the checks the workflow runs on the samples before any job (sheet, files, classes, folds)
-    preflight(config["data"], config["cv"])
+    preflight(config["data"], config["cv"], hash_cache=cache_path(config["results"]))
     print(json.dumps(config, indent=2) if args.show else f"{args.config}: valid")
+
+
+def _experiment_folder(config_path: str) -> Path:
+    """``<results>/<experiment>`` of a valid config: the one folder ``deepself clean`` may remove.
+
+    Raises
+    ------
+    DeepselfError
+        When the config is not valid, or its experiment is not a plain folder name (letters,
+        digits, ``_ . -``, not starting with ``.`` or ``-``).
+    """
+    from deepself.config import load_config
+
+    try:
+        config = load_config(config_path)
+    except DeepselfError as err:
+        raise DeepselfError(str(err) if str(err).startswith(str(config_path)) else f"{config_path}: {err}") from None
+    name = config["experiment"]
+    if not _EXPERIMENT_NAME.fullmatch(name):  # the schema's pattern lets a final line break through
+        raise DeepselfError(f"{config_path}: config key experiment: {name!r} must be letters, digits, '_', '.' "
+                            "or '-' (the name of one folder under results)")
+    return Path(config["results"]) / name
+
+
+def _results_dir(args):
+    print(_experiment_folder(args.config))
+
+
+def _clean(args):
+    folder = _experiment_folder(args.config)
+    if folder.is_symlink():
+        folder.unlink()  # the link only, never what it points to
+        print(f"removed the link {folder}")
+        return
+    if not folder.exists():
+        print(f"{folder}: nothing to remove")
+        return
+    if not folder.is_dir():
+        raise DeepselfError(f"{args.config}: {folder} is a file, not an experiment's folder; not removed")
+    _refuse_to_remove_home(folder, args.config)
+    _refuse_what_the_workflow_did_not_write(folder, args.config)
+    shutil.rmtree(folder)
+    print(f"removed {folder}")
+
+
+# What the workflow writes into results/<experiment>/ (README, "Where results go"); `make report` adds
+# report.html, a run the lock; stores moved aside by deepself.io.store end in .corrupt
+EXPERIMENT_ENTRIES = {"samples.csv", "config.json", "report.html", ".deepself.lock", "data", "raw", "filtered",
+                      "features", "models", "fusions", "report", "logs", "benchmarks"}
+
+
+def _refuse_what_the_workflow_did_not_write(folder: Path, config_path: str) -> None:
+    """Refuse a folder holding anything the workflow does not write there: it is not (only) an experiment's."""
+    foreign = sorted(p.name for p in folder.iterdir() if p.name not in EXPERIMENT_ENTRIES)
+    if foreign:
+        raise DeepselfError(f"{config_path}: {folder} holds {', '.join(foreign[:3])}"
+                            f"{' and more' if len(foreign) > 3 else ''}, which the workflow does not write; not "
+                            "removed: it is not (only) an experiment's results folder. Remove it by hand if you "
+                            "are sure")
+
+
+def _refuse_to_remove_home(folder: Path, config_path: str) -> None:
+    """Refuse a folder that holds the current folder or the user's home: no experiment's results do."""
+    target = folder.resolve()
+    for what, place in (("the current folder", Path.cwd), ("your home folder", Path.home)):
+        try:
+            kept = place().resolve()
+        except (OSError, RuntimeError):
+            continue
+        if target == kept or target in kept.parents:
+            raise DeepselfError(f"{config_path}: {folder} holds {what} ({kept}); not removed: set results and "
+                                "experiment to the experiment's own folder")
 
 
 def _config_doc(args):
@@ -177,9 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fuse", help="late fusion of several models' probabilities for one fold")
     p.add_argument("--predictions", nargs="+", required=True)
     p.add_argument("--summaries", nargs="+", required=True, help="the models' summary.json, same order")
-    p.add_argument("--method", choices=["mean", "weighted"], default="mean")
+    p.add_argument("--method", choices=["mean", "weighted", "select"], default="mean",
+                   help="select: ensemble selection on the models' development predictions (--dev-predictions)")
     p.add_argument("--top", type=int, default=None,
-                   help="fuse only the TOP models with the highest development UAR in this fold")
+                   help="fuse only the TOP models with the highest development UAR in this fold (select: its "
+                        "candidates)")
+    p.add_argument("--dev-predictions", nargs="+", default=None,
+                   help="method select: the models' dev_predictions.csv of this fold, same order as --predictions")
+    p.add_argument("--rounds", type=int, default=25, help="method select: rounds of ensemble selection")
     p.add_argument("--out", required=True)
     p.set_defaults(run=_fuse)
 
@@ -195,6 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-out", help="write --config here (config.json beside the results)")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(run=_report)
+
+    p = sub.add_parser("results-dir", help="print the results folder of a config's experiment "
+                                           "(<results>/<experiment>), after validating the config")
+    p.add_argument("config")
+    p.set_defaults(run=_results_dir)
+
+    p = sub.add_parser("clean", help="remove the results folder of a config's experiment, and nothing else")
+    p.add_argument("config")
+    p.set_defaults(run=_clean)
 
     p = sub.add_parser("check-config", help="validate a config file; print it with every default filled in")
     p.add_argument("config")
@@ -233,20 +331,33 @@ def main(argv: list[str] | None = None) -> int:
         args.files = [*args.files, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(e for e in extra if e.startswith('-')) or ' '.join(extra)}")
-    _setup_logging(args.log, args.verbose)
     try:
+        _setup_logging(args.log, args.verbose)
         args.run(args)
     except json.JSONDecodeError as err:
-        err = DeepselfError(f"a JSON argument of `deepself {args.command}` is not valid JSON ({err})")
-        print(f"deepself: error: {err}", file=sys.stderr)
-        return 1
+        return _end(f"error: a JSON argument of `deepself {args.command}` is not valid JSON ({err})", args.log, 1)
     except DeepselfError as err:
-        print(f"deepself: error: {err}", file=sys.stderr)
-        if args.log:
-            with open(args.log, "a") as fh:
-                fh.write(f"deepself: error: {err}\n")
-        return 1
+        return _end(f"error: {err}", args.log, 1)
+    except KeyboardInterrupt:
+        # one line, not the traceback of wherever the signal landed (one per job when Snakemake is stopped)
+        return _end("interrupted", args.log, INTERRUPTED)
     return 0
+
+
+def _one_line(message: str) -> str:
+    """``deepself: <message>`` as one line, ending with a line break."""
+    return f"deepself: {' '.join(message.rstrip().splitlines())}\n"
+
+
+def _end(message: str, log_file: str | None, status: int) -> int:
+    """Write ``deepself: <message>`` as one line to stderr and to the log file, if any; return ``status``."""
+    line = _one_line(message)
+    sys.stderr.write(line)
+    sys.stderr.flush()
+    if log_file:
+        with contextlib.suppress(OSError), open(log_file, "a") as fh:
+            fh.write(line)
+    return status
 
 
 if __name__ == "__main__":

@@ -9,9 +9,12 @@ plain, fully specified parameters.
 from __future__ import annotations
 
 import copy
+import functools
 import glob
 import json
+import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -73,33 +76,71 @@ def load_schema(path: str | os.PathLike = SCHEMA) -> dict:
         return yaml.safe_load(fh)
 
 
+@functools.lru_cache(maxsize=1)
+def _shipped_schema() -> dict:
+    """The workflow's schema, read once per process (callers must not change it)."""
+    return load_schema()
+
+
 def _key(path) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
-    """One line that names the config key and says what is wrong with it."""
+def _describe(error: jsonschema.ValidationError, head: str = "config key ") -> str:
+    """One line that names the config key (``head`` and its path) and says what is wrong with it."""
     key = _key(error.absolute_path)
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
         where = f"{key}." if error.absolute_path else ""
         hint = f" (known keys: {', '.join(allowed)})" if allowed else ""
-        return f"config key {where}{unknown[0]}: unknown key{hint}"
+        return f"{head}{where}{unknown[0]}: unknown key{hint}"
     if error.validator == "required":
         missing = [k for k in error.validator_value if k not in error.instance]
         where = f"{key}." if error.absolute_path else ""
-        return f"config key {where}{missing[0]}: missing (required)"
+        return f"{head}{where}{missing[0]}: missing (required)"
     if error.validator == "enum":
-        return f"config key {key}: {error.instance!r} is not one of {error.validator_value}"
-    if error.validator == "pattern":
-        return f"config key {key}: {error.instance!r} must be letters, digits, '_', '.' or '-'"
+        return f"{head}{key}: {error.instance!r} is not one of {error.validator_value}"
+    if error.validator == "pattern" and error.validator_value == _NAME_PATTERN:
+        return f"{head}{key}: {error.instance!r} must be letters, digits, '_', '.' or '-'"
     if _choice(error):
         options = [repr(o["const"]) if "const" in o else
                    f"{'an' if o['type'][0] in 'aeiou' else 'a'} {o['type']}"
                    + (f" of at least {o['minimum']}" if "minimum" in o else "") for o in error.validator_value]
-        return f"config key {key}: {error.instance!r} must be {' or '.join(options)}"
-    return f"config key {key}: {error.message}"
+        return f"{head}{key}: {error.instance!r} must be {' or '.join(options)}"
+    return f"{head}{key}: {error.message}"
+
+
+# The schema's pattern of names (experiment, modalities, features, models, fusions).
+_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+# A number as YAML 1.2 writes it. YAML 1.1 (PyYAML, Snakemake) reads a float only with a dot
+# ("1.0e-3"), so ``lr: 1e-3`` arrives as the string "1e-3".
+_NUMBER = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+
+
+def _coerce_numbers(instance, validator) -> None:
+    """Turn numeric-looking strings into numbers where the schema wants a number (and takes no string).
+
+    ``lr: 1e-3`` is a number to anyone but YAML 1.1; each such value is found by the schema's own
+    type errors (in every branch: if/then, $ref) and replaced in place, until none is left.
+    """
+    while True:
+        fixed = False
+        for error in validator.iter_errors(instance):
+            for leaf in [error, *error.context]:
+                wanted = leaf.validator_value if leaf.validator == "type" else ()
+                wanted = [wanted] if isinstance(wanted, str) else wanted
+                text = leaf.instance
+                if "number" in wanted and isinstance(text, str) and _NUMBER.match(text.strip()):
+                    parent = instance
+                    for part in list(leaf.absolute_path)[:-1]:
+                        parent = parent[part]
+                    number = float(text)
+                    if math.isfinite(number) and parent[leaf.absolute_path[-1]] is text:
+                        parent[leaf.absolute_path[-1]] = number
+                        fixed = True
+        if not fixed:
+            return
 
 
 def _choice(error: jsonschema.ValidationError) -> bool:
@@ -136,10 +177,16 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     DeepselfError
         Naming the first key that is unknown, missing, of the wrong type or out of range, or a
         reference (a model's feature, a fusion's model, a feature's modality) that does not exist.
+
+    Notes
+    -----
+    A string that reads as a number (``"1e-3"``: YAML 1.1 reads ``1e-3`` so) is taken as that
+    number where the schema wants a number and takes no string.
     """
     schema = load_schema() if schema is None else schema
     config = copy.deepcopy(dict(config))
     validator = _DefaultFilling(schema)
+    _coerce_numbers(config, jsonschema.Draft7Validator(schema))
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         raise DeepselfError(_describe(_deepest(errors[0])))
@@ -148,15 +195,31 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     own_augment = {name for name, model in config["models"].items() if "augment" in model["train"]}
     for name, model in config["models"].items():
         merged = {**config["train"], **model["train"]}
+        _coerce_numbers(merged, jsonschema.Draft7Validator(train_schema))
         for error in _DefaultFilling(train_schema).iter_errors(merged):
             path = ["models", name, "train", *error.absolute_path]
             error.path.clear()
             error.path.extend(path)
             raise DeepselfError(_describe(error))
         model["train"] = merged
+    _check_names(config)
     _check_references(config)
     _resolve_augment(config, own_augment, schema)
     return config
+
+
+def _check_names(config: dict) -> None:
+    """Names become folders and shell words: the whole name must match, a trailing line break included.
+
+    The schema's ``$`` lets ``"exp\\n"`` through (it matches before a final line break in Python).
+    """
+    named = [("experiment", config["experiment"])]
+    for section in ("data.modalities", "features", "models", "fusions"):
+        block = config["data"]["modalities"] if section == "data.modalities" else config[section]
+        named += [(f"{section}.{name}", name) for name in block]
+    for key, name in named:
+        if not re.fullmatch(_NAME_PATTERN.strip("^$"), name):
+            raise DeepselfError(f"config key {key}: {name!r} must be letters, digits, '_', '.' or '-'")
 
 
 def _resolve_augment(config: dict, own: set[str], schema: dict) -> None:
@@ -228,8 +291,10 @@ def _check_references(config: dict) -> None:
             raise DeepselfError(f"config key fusions.{name}.top: chooses models by development UAR, and "
                                 "cv.dev_fraction is 0 (no development split); leave top out or set cv.dev_fraction "
                                 "above 0")
-        if fusion["method"] == "weighted" and config["cv"]["dev_fraction"] == 0:
-            raise DeepselfError(f"config key fusions.{name}.method: weighted weighs by development UAR, and "
+        if fusion["method"] in ("weighted", "select") and config["cv"]["dev_fraction"] == 0:
+            how = "weighs by development UAR" if fusion["method"] == "weighted" else \
+                "learns its weights from the development predictions"
+            raise DeepselfError(f"config key fusions.{name}.method: {fusion['method']} {how}, and "
                                 "cv.dev_fraction is 0 (no development split); use mean or set cv.dev_fraction above 0")
     for name, model in config["models"].items():
         hp = model["train"]
@@ -251,14 +316,44 @@ def _check_references(config: dict) -> None:
 def known_rate(modality: dict) -> float | None:
     """The sample rate a modality's signals will have, if the config alone decides it.
 
-    ``resample`` decides it; else ``sample_rate`` does for sensor files (audio files carry their
-    own rate, which the config does not know; with kind auto the files' types decide).
+    ``resample`` decides it; else ``sample_rate``, the rate of sensor files and the rate audio
+    files are resampled to when theirs differs. Without either, audio files keep their own rate,
+    which the config does not know.
     """
-    if modality["resample"]:
-        return float(modality["resample"])
-    if modality["kind"] == "sensor" and modality["sample_rate"]:
-        return float(modality["sample_rate"])
-    return None
+    if modality["kind"] == "image":
+        return None
+    rate = modality["resample"] or modality["sample_rate"]
+    return float(rate) if rate else None
+
+
+def feature_schema(kind: str) -> dict:
+    """The schema's keys of a feature ``kind`` (``kind`` and ``modality`` left out): name -> schema."""
+    schema = _shipped_schema()
+    for branch in schema["definitions"]["feature"]["allOf"]:
+        condition = branch["if"]["properties"]["kind"]
+        if kind == condition.get("const") or kind in condition.get("enum", ()):
+            return {k: v for k, v in branch["then"]["properties"].items() if k not in ("kind", "modality")}
+    return {}
+
+
+@functools.lru_cache(maxsize=None)
+def _feature_validator(kind: str) -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator({"type": "object", "properties": feature_schema(kind)})
+
+
+def check_feature_schema(kind: str, params: dict, key: str) -> None:
+    """Check a feature's parameters against the schema's keys for its ``kind``: types, ranges, names.
+
+    Parameters the schema does not know are left alone (the feature's own checks see to them).
+
+    Raises
+    ------
+    DeepselfError
+        ``f"{key}.<parameter>: ..."``, for the first parameter the schema refuses.
+    """
+    errors = sorted(_feature_validator(kind).iter_errors(params), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        raise DeepselfError(_describe(_deepest(errors[0]), head=f"{key}."))
 
 
 def _check_signal_settings(config: dict) -> None:

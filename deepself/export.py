@@ -44,6 +44,8 @@ FORMAT = "deepself-bundle/1"
 INPUT, OUTPUT = "input", "probabilities"
 TOLERANCE = 1e-4
 _ONE_FILE_BYTES = 1.8 * 2**30
+# the files of a bundle (model.onnx.data: weights past protobuf's 2 GB limit); a folder of these alone may be replaced
+BUNDLE_FILES = frozenset({"model.onnx", "preprocessing.json", "model.onnx.data"})
 
 
 def exported(model: nn.Module, stats: dict) -> nn.Module:
@@ -161,7 +163,8 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, out: str | os.PathLike
         One fold's ``checkpoint.pt``.
     out
         Folder of the bundle; made complete under a temporary name and then moved there, so an
-        interrupted export leaves no half bundle (an existing bundle there is replaced).
+        interrupted export leaves no half bundle. It must be new, empty, or hold exactly a deepself
+        bundle (which is replaced); any other folder is refused (see :func:`check_out_folder`).
     check_files
         Files to run through :func:`deepself.predict.model_input`, PyTorch and onnxruntime
         (needs the ``onnxruntime`` package); the export fails if the probabilities differ by
@@ -174,8 +177,7 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, out: str | os.PathLike
     """
     from deepself.inference import build_model, input_shape, load_checkpoint
 
-    if Path(out).is_file():
-        raise DeepselfError(f"--out {out}: is a file; give the folder to write the bundle into (new or empty)")
+    check_out_folder(out)  # before the costly export, and again right before replacing
     checkpoint = load_checkpoint(checkpoint_path)
     model = exported(build_model(checkpoint, checkpoint_path), checkpoint["normalize"])
     bundle = preprocessing(checkpoint)
@@ -189,16 +191,64 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, out: str | os.PathLike
         if check_files:
             worst = check_bundle(tmp, checkpoint, check_files, model.model)
             log.info("onnxruntime and PyTorch agree on %d files (largest difference %.2g)", len(check_files), worst)
+        for old in check_out_folder(out):
+            old.unlink()
         if out.exists():
-            if not (out / "preprocessing.json").exists() and any(out.iterdir()):
-                raise DeepselfError(f"{out}: exists and is not a deepself bundle; give an empty or new folder")
-            shutil.rmtree(out)
+            out.rmdir()  # empty now: never a folder with anything but a bundle in it
         out.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("%s -> %s (model.onnx, preprocessing.json)", checkpoint_path, out)
     return bundle
+
+
+def check_out_folder(out: str | os.PathLike) -> list[Path]:
+    """The files of the old bundle in ``out`` that an export may replace; refuse any other ``out``.
+
+    Parameters
+    ----------
+    out
+        The export's folder: new, empty, or holding exactly a deepself bundle (``model.onnx``,
+        ``preprocessing.json`` of a deepself format, maybe ``model.onnx.data``; plain files, no
+        subfolders).
+
+    Returns
+    -------
+    list of Path
+        The bundle's files (none when ``out`` is new or empty).
+
+    Raises
+    ------
+    DeepselfError
+        When ``out`` is a file or a link, or holds anything else: the export replaces the folder
+        whole and must lose nothing of the user's.
+    """
+    out = Path(out)
+    fix = "give a new or empty folder, or remove it first"
+    if out.is_symlink():
+        raise DeepselfError(f"--out {out}: is a link; {fix}")
+    if out.exists() and not out.is_dir():
+        raise DeepselfError(f"--out {out}: is a file; give the folder to write the bundle into (new or empty)")
+    if not out.exists():
+        return []
+    entries = sorted(out.iterdir())
+    others = [e.name for e in entries if e.name not in BUNDLE_FILES or e.is_symlink() or not e.is_file()]
+    names = {e.name for e in entries}
+    if entries and (others or not {"model.onnx", "preprocessing.json"} <= names or not _is_bundle_json(out)):
+        what = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "") if others else "no complete bundle"
+        raise DeepselfError(f"--out {out}: exists and is not a deepself bundle ({what}); the export replaces "
+                            f"the whole folder, so {fix}")
+    return entries
+
+
+def _is_bundle_json(folder: Path) -> bool:
+    """Whether ``folder/preprocessing.json`` is a deepself bundle's (its ``format``)."""
+    try:
+        content = json.loads((folder / "preprocessing.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(content, dict) and str(content.get("format", "")).startswith("deepself-bundle/")
 
 
 def _export_onnx(model: nn.Module, shape: tuple[int, ...], path: Path, source) -> None:

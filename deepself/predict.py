@@ -131,8 +131,8 @@ def read_experiment_config(experiment: Path) -> dict | None:
     return config
 
 
-def _members(experiment: Path, config: dict | None, model: str | None, fusion: str | None) -> tuple[list[str], str]:
-    """The models to apply and how their folds combine: ``mean`` or ``weighted``."""
+def _members(experiment: Path, config: dict | None, model: str | None, fusion: str | None) -> tuple[list[str], dict]:
+    """The models to apply and how they combine in each fold: the fusion's config (``method``, ``top``, ``rounds``)."""
     models_dir = experiment / "models"
     trained = sorted(p.name for p in models_dir.iterdir() if p.is_dir()) if models_dir.is_dir() else []
     if model and fusion:
@@ -145,18 +145,18 @@ def _members(experiment: Path, config: dict | None, model: str | None, fusion: s
         if fusion not in fusions:
             raise DeepselfError(f"--fusion {fusion}: not a fusion of {experiment} "
                                 f"(fusions: {', '.join(fusions) or 'none'})")
-        return list(fusions[fusion]["models"]), fusions[fusion].get("method", "mean")
+        return list(fusions[fusion]["models"]), {"method": "mean", **fusions[fusion]}
     if not trained:
         raise DeepselfError(f"{experiment}: no trained models (no models/<model>/fold<k>/checkpoint.pt); "
                             "give a results/<experiment> folder or a checkpoint.pt")
     if model:
         if model not in trained:
             raise DeepselfError(f"--model {model}: {experiment} has no such model (models: {', '.join(trained)})")
-        return [model], "mean"
+        return [model], {"method": "mean"}
     if len(trained) > 1:
         raise DeepselfError(f"{experiment}: holds the models {', '.join(trained)}; choose one with --model "
                             "or a fusion with --fusion")
-    return trained, "mean"
+    return trained, {"method": "mean"}
 
 
 def _expected_folds(experiment: Path, config: dict | None) -> list[str] | None:
@@ -183,6 +183,25 @@ def fold_checkpoints(experiment: str | os.PathLike, model: str, folds: list[str]
         raise DeepselfError(f"{experiment / 'models' / model / f'fold{missing[0]}' / 'checkpoint.pt'}: no such file; "
                             f"model {model!r} is not trained on every fold (run the workflow to the end)")
     return {fold: found[fold] for fold in folds}
+
+
+def fold_weights(experiment: Path, fusion: str | None, spec: dict, fold: str, names: list[str],
+                 dev_uars: list[float]) -> np.ndarray:
+    """The weight of each of ``names`` in ``fold``: those the fuse stage chose, as the report scores them.
+
+    ``fusions/<fusion>/fold<k>/weights.json`` when the fuse stage wrote it; else chosen again from
+    the checkpoints' development UARs (``mean``, ``weighted``, ``top``). ``select`` learns its
+    weights in the fuse stage only, and needs the file.
+    """
+    from deepself.fusion import member_weights, read_weights
+
+    path = experiment / "fusions" / str(fusion) / f"fold{fold}" / "weights.json"
+    if fusion and path.exists():
+        return read_weights(path, names, spec)
+    if spec["method"] == "select":
+        raise DeepselfError(f"{path}: no such file; fusion {fusion!r} (method select) learns its weights in the "
+                            "workflow's fuse stage: run the workflow (snakemake) to the end first")
+    return member_weights(spec["method"], len(names), dev_uars, spec.get("top"))[0]
 
 
 # --- predicting -----------------------------------------------------------------------------------
@@ -255,8 +274,10 @@ def predict(source: str | os.PathLike, samples: pd.DataFrame, *, model: str | No
         experiment, every fold's checkpoint of the model is applied and their probabilities are
         averaged (equal weights: the folds' models are equally good estimates of one model).
         With ``fusion``, the fusion's models (read from ``<experiment>/config.json``) are fused in
-        each fold as the fuse stage does (``mean``, or ``weighted`` by each model's development
-        UAR in that fold, as its checkpoint records it), then the folds are averaged.
+        each fold with the weights the fuse stage chose for that fold (its
+        ``fusions/<fusion>/fold<k>/weights.json``; without that file, chosen again as the fuse
+        stage does for ``mean``, ``weighted`` and ``top``, from the development UARs the
+        checkpoints record), then the folds are averaged.
     samples
         One row per sample: a ``path`` column (files of the model's one modality), or an ``id``
         column and one column of files per modality, named as the modality's ``column`` in the
@@ -286,7 +307,7 @@ def predict(source: str | os.PathLike, samples: pd.DataFrame, *, model: str | No
     inputs = _Inputs(samples, key, origin or "the sample sheet")
     if source.is_dir():
         config = read_experiment_config(source)
-        names, method = _members(source, config, model, fusion)
+        names, spec = _members(source, config, model, fusion)
         expected = _expected_folds(source, config)
         checkpoints = {name: fold_checkpoints(source, name, expected) for name in names}
         folds = list(checkpoints[names[0]])
@@ -297,13 +318,14 @@ def predict(source: str | os.PathLike, samples: pd.DataFrame, *, model: str | No
         _one_modality(checkpoints, key)
         classes, per_fold = None, []
         for fold in folds:
-            probabilities, weights = [], []
+            probabilities, dev_uars = [], []
             for name in names:
                 proba, checkpoint = _checkpoint_proba(checkpoints[name][fold], inputs, batch_size, classes)
                 classes = list(checkpoint["classes"])
                 probabilities.append(proba)
-                weights.append(float(checkpoint.get("dev_uar", 0.0)))
-            per_fold.append(late_fusion(probabilities, weights if method == "weighted" else None))
+                dev_uars.append(float(checkpoint.get("dev_uar", 0.0)))
+            weights = fold_weights(source, fusion, spec, fold, names, dev_uars)
+            per_fold.append(late_fusion(probabilities, weights))
         proba = np.mean(per_fold, axis=0)
     elif source.exists():
         if model or fusion:

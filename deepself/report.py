@@ -13,6 +13,7 @@ corrected resampled t-test over the folds' UARs (:func:`corrected_resampled_ttes
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
@@ -33,6 +35,8 @@ from deepself.metrics import confusion, recall_per_class, uar  # noqa: E402
 # The corrected resampled t-test estimates a variance from the folds' UARs: two folds leave one
 # degree of freedom, too few to be worth a p-value, so it needs at least three.
 MIN_FOLDS_TTEST = 3
+# matplotlib's placeholder font draws a box per Unicode block, not the character: no fallback for labels
+_PLACEHOLDER_FONTS = ("Last Resort",)
 # Bootstrap index arrays of at most about this many elements at once (int64: 160 MB), whatever
 # the size of the test set.
 _BATCH_ELEMENTS = 20_000_000
@@ -364,6 +368,76 @@ def compare_systems(names: list[str], correct: np.ndarray, folds, labels, per_fo
     return boot, pd.DataFrame(rows, columns=columns)
 
 
+@functools.lru_cache(maxsize=None)
+def _font_characters(path: str) -> frozenset[str]:
+    """The characters the font file at ``path`` has glyphs for (none when it cannot be read)."""
+    try:
+        return frozenset(map(chr, font_manager.get_font(path).get_charmap()))
+    except (OSError, RuntimeError, ValueError):
+        return frozenset()
+
+
+@dataclass
+class LabelFonts:
+    """The fonts the report's figures use, and the characters that none of them can draw.
+
+    Attributes
+    ----------
+    families
+        ``font.family`` for the figures: matplotlib's default font, then fonts of this machine that
+        draw the characters it lacks (matplotlib falls back along the list).
+    missing
+        Characters of the labels that no font here draws: a label with one is shown by its index.
+    """
+
+    families: list[str]
+    missing: frozenset[str]
+
+    def shows(self, text: str) -> bool:
+        """Whether the figures can draw ``text`` as it is."""
+        return not self.missing.intersection(text)
+
+
+def label_fonts(texts) -> LabelFonts:
+    """Fonts that draw every character of ``texts`` (class and system names), as far as this machine has them.
+
+    Fonts are added greedily, each the one that draws most of the characters still missing;
+    matplotlib's placeholder font (a box per Unicode block) does not count.
+    """
+    default = font_manager.findfont(font_manager.FontProperties())
+    families = [font_manager.FontProperties(fname=default).get_name()]
+    missing = set("".join(texts)) - _font_characters(default)
+    # regular fonts first: matplotlib picks a family's regular face for the labels
+    candidates = sorted((f for f in font_manager.fontManager.ttflist if not f.name.startswith(_PLACEHOLDER_FONTS)),
+                        key=lambda f: (f.style != "normal", f.weight not in (400, "normal", "regular"), f.name))
+    while missing and candidates:
+        best = max(candidates, key=lambda f: len(missing & _font_characters(f.fname)))
+        covered = missing & _font_characters(best.fname)
+        if not covered:
+            break
+        if best.name not in families:
+            families.append(best.name)
+        missing -= covered
+    return LabelFonts(families, frozenset(missing))
+
+
+def shown_labels(classes: list[str], index: dict[str, int], fonts: LabelFonts) -> list[str]:
+    """The class labels as a figure shows them: ``class <index>`` for one no font here draws."""
+    return [c if fonts.shows(c) else f"class {index[c]}" for c in classes]
+
+
+def _label_table(classes: list[str], fonts: LabelFonts) -> list[str]:
+    """The report's section that maps the indices of labels the figures cannot draw to the labels."""
+    hidden = [(i, c) for i, c in enumerate(classes) if not fonts.shows(c)]
+    if not hidden:
+        return []
+    return ["## Class labels in the figures", "",
+            "No font on the machine that made the report draws these labels, so the figures show them as "
+            "`class <index>` (index: the label's position among all the report's classes, from 0):", "",
+            _markdown(pd.DataFrame({"index": [f"class {i}" for i, _ in hidden], "label": [c for _, c in hidden]})),
+            ""]
+
+
 def plot_confusion(cm: np.ndarray, classes: list[str], title: str, path: Path) -> None:
     rows = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     size = max(4.0, 0.5 * len(classes) + 2)
@@ -514,7 +588,7 @@ def make_report(systems: dict[str, dict], out_dir: str | os.PathLike, experiment
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    summary_rows, fold_rows, class_rows, frames = [], [], [], {}
+    summary_rows, fold_rows, class_rows, frames, confusions = [], [], [], {}, []
     for name, system in systems.items():
         frames[name] = read_predictions(system["predictions"])
         per_fold, per_class, cm, classes = score_system(frames[name])
@@ -526,7 +600,7 @@ def make_report(systems: dict[str, dict], out_dir: str | os.PathLike, experiment
             "uar_min": per_fold["uar"].min(), "uar_max": per_fold["uar"].max(), "n_folds": len(per_fold),
             "n_samples": int(per_fold["n"].sum()),
         })
-        plot_confusion(cm, classes, f"{name}: pooled over {len(per_fold)} folds", out / f"confusion_{name}.png")
+        confusions.append((name, cm, classes, len(per_fold)))
     summary = pd.DataFrame(summary_rows)
     per_fold = pd.concat(fold_rows, ignore_index=True)[["system", "kind", "fold", "uar", "n"]]
     per_class = pd.concat(class_rows, ignore_index=True)
@@ -546,10 +620,18 @@ def make_report(systems: dict[str, dict], out_dir: str | os.PathLike, experiment
     _write_csv(per_fold, out / "uar_per_fold.csv")
     _write_csv(per_class, out / "per_class.csv")
     _write_csv(comparisons, out / "comparisons.csv")
-    plot_uar(summary, per_fold, out / "uar.png")
-    plot_uar_ci(summary, confidence, resamples, out / "uar_ci.png")
+    all_classes = list(dict.fromkeys(c for _, _, classes, _ in confusions for c in classes))
+    fonts = label_fonts([*all_classes, *systems])
+    index = {c: i for i, c in enumerate(all_classes)}
     histories = {n: s["histories"] for n, s in systems.items() if s.get("histories")}
-    plot_curves(histories, out / "curves.png")
+    with plt.rc_context({"font.family": fonts.families}):
+        for name, cm, classes, n_folds in confusions:
+            shown = shown_labels(classes, index, fonts)
+            note = "" if shown == classes else "\n(class <index>: see the table of labels in report.md)"
+            plot_confusion(cm, shown, f"{name}: pooled over {n_folds} folds{note}", out / f"confusion_{name}.png")
+        plot_uar(summary, per_fold, out / "uar.png")
+        plot_uar_ci(summary, confidence, resamples, out / "uar_ci.png")
+        plot_curves(histories, out / "curves.png")
 
     level = _level(confidence)
     # one held-out fold (a fixed train/dev split) has no spread to show
@@ -567,7 +649,8 @@ def make_report(systems: dict[str, dict], out_dir: str | os.PathLike, experiment
             "## UAR per fold (%)", "", _markdown((100 * wide).round(1).reset_index()), "",
             "## Recall per class (%), pooled over folds", "", _markdown((100 * recall).round(1).reset_index()), "",
             *_comparison_text(comparisons, _best(summary), n_folds,
-                              confidence, resamples, seed)]
+                              confidence, resamples, seed),
+            *_label_table(all_classes, fonts)]
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text("\n".join(text))
     return summary

@@ -2,6 +2,9 @@
 
 The fold's held-out samples are never seen until the kept model predicts them: the development
 split that chooses the epoch and the normalisation statistics both come from the training folds.
+A head fitted on frozen features (``train_mode: probe``, MiniRocket, MultiRocket: :func:`fits_a_head`)
+has no development split: it is fitted on the whole training part, and cross-validation over that
+part chooses its hyperparameter (:mod:`deepself.probe`).
 
 A job reads the sample sheet and the store once (:class:`TrainingData`), however many folds it
 trains in turn (:func:`train_fold_on`). The loop reads top to bottom: :func:`set_up` builds the
@@ -9,7 +12,11 @@ model, its optimiser and the one :class:`~deepself.inference.Forward` that train
 the probe and prediction share; :func:`train_epoch` and :func:`evaluate` run an epoch;
 :class:`Resume` keeps the job's state in ``resume.pt`` so that a killed or pre-empted job that is
 started again continues where it stopped and ends with the predictions an uninterrupted run gives;
-:func:`write_outputs` writes the fold's files.
+:func:`write_outputs` writes the fold's files: besides the held-out fold's ``predictions.csv``,
+``dev_predictions.csv``, the same columns for the samples the kept model was chosen on (the
+development split's predictions at the kept epoch; a fitted head's cross-validated, out-of-sample
+predictions of the whole training part; no rows without a development split), which the
+``select`` fusion learns from.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from torch import nn
 from deepself import probe, windows
 from deepself.augment import augment, mixup
 from deepself.errors import DeepselfError
-from deepself.inference import Forward, normalizer, predict_proba
+from deepself.inference import Forward, normalizer, predict_proba, shape_text
 from deepself.io.sheet import read_sheet
 from deepself.io.store import atomic_path, open_store
 from deepself.metrics import uar
@@ -44,6 +51,15 @@ log = logging.getLogger(__name__)
 
 
 # --- data --------------------------------------------------------------------------------------------
+
+def fits_a_head(spec: dict) -> bool:
+    """Whether ``spec``'s model is a head fitted on frozen features (``train_mode = "probe"``: a pretrained
+    network's ``train_mode: probe`` arg, or a rocket's class), which needs no development split."""
+    from deepself.models import registry
+
+    builder = registry._MODELS.get(spec["arch"])  # a rocket's builder is its class, which says so
+    return spec["args"].get("train_mode") == "probe" or getattr(builder, "train_mode", None) == "probe"
+
 
 def dev_split(labels: np.ndarray, groups: np.ndarray | None, fraction: float, seed: int):
     """Indices (fit, dev) of a stratified, seeded split; grouped when groups are given; no dev at fraction 0."""
@@ -112,7 +128,8 @@ class TrainingData:
         self.embeddings: dict[str, torch.Tensor] = {}  # a probe's, shared by the folds of the job
 
     def split(self, fold: str, spec: dict) -> Split:
-        """Held-out ``fold``, and a development split of the other folds (``spec``'s dev fraction and seed)."""
+        """Held-out ``fold``, and a development split of the other folds (``spec``'s dev fraction and seed;
+        none for a head fitted on frozen features, :func:`fits_a_head`: its fit part is the whole training part)."""
         held_out = self.folds == str(fold)
         if not held_out.any():
             raise DeepselfError(f"{self.sheet_path}: fold {fold!r} has no samples")
@@ -123,7 +140,8 @@ class TrainingData:
         pool = np.flatnonzero(~held_out)
         y = self.y.cpu().numpy()
         groups = None if self.groups is None else self.groups[pool]
-        fit, dev = dev_split(y[pool], groups, spec["dev_fraction"], spec["cv_seed"])
+        fraction = 0.0 if fits_a_head(spec) else spec["dev_fraction"]
+        fit, dev = dev_split(y[pool], groups, fraction, spec["cv_seed"])
         if spec.get("windows"):  # recordings are split, then windowed: no recording crosses a boundary
             plan = windows.Plan.from_config(spec["windows"], windows.frame_rate(self.meta),
                                             key=f"models.{spec['name']}.windows")
@@ -190,6 +208,8 @@ def set_up(data: TrainingData, split: Split, spec: dict) -> Trainer:
     shape = tuple((split.windows.view if split.windows else data.x).shape[1:])
     model_args = {"n_chans": shape[0], "n_freqs": shape[1] if len(shape) == 3 else None,
                   "n_times": shape[-1], "n_outputs": len(data.classes), **spec["args"]}
+    log.info("model %s: arch %s on inputs of %s (%d training %s)", spec["name"], spec["arch"], shape_text(shape),
+             len(split.fit), "recordings" if split.windows is None else f"recordings, {len(split.windows.fit)} windows")
     model = create_model(spec["arch"], **model_args)
     for layer, size in summary(model, shape):
         log.info("  %-48s -> %s", layer, size)
@@ -199,9 +219,8 @@ def set_up(data: TrainingData, split: Split, spec: dict) -> Trainer:
     net, x, augment_layout = model, split.windows.view if split.windows else data.x, data.meta["layout"]
     if getattr(model, "train_mode", None) == "probe":
         probe.check_augment(hp, spec["name"])
-        if hasattr(model, "fit_features"):  # a transform fitted to training data (MiniRocket): the fit part only
-            fit = split.windows.fit if split.windows else split.fit
-            model.fit_features(forward.inputs(x[torch.from_numpy(fit)]).cpu(), seed=hp["seed"])
+        if hasattr(model, "fit_features"):  # a transform fitted to training data (the rockets): the training part only
+            fit_transform(model, x, split.windows.fit if split.windows else split.fit, forward, hp["seed"])
         net, x = embed_once(data, split, spec, model, x, forward)
         forward, augment_layout = forward.without_normalization(), None
     optimizer = build_optimizer(net, hp)
@@ -215,6 +234,18 @@ def set_up(data: TrainingData, split: Split, spec: dict) -> Trainer:
     return Trainer(model, model_args, net, x, forward, optimizer, build_scheduler(optimizer, hp),
                    nn.CrossEntropyLoss(weight=weight), torch.compile(net) if hp["compile"] else net,
                    augment_layout, generators, split.windows)
+
+
+def fit_transform(model: nn.Module, x, index: np.ndarray, forward: Forward, seed: int) -> None:
+    """Fit a rocket's transform on the inputs ``x[index]`` (the training part's recordings or windows), logged."""
+    inputs = forward.inputs(x[torch.from_numpy(index)]).cpu()
+    log.info("fitting %s on %d %s x %s samples (aeon, random_state %d)", getattr(model, "label", type(model).__name__),
+             len(inputs), "inputs of" if isinstance(x, windows.Windows) else "recordings of",
+             shape_text(inputs.shape[1:]), seed)
+    started = time.perf_counter()
+    model.fit_features(inputs, seed=seed)
+    log.info("transform fitted in %.1fs (aeon's numba functions compile on their first use, then load from numba's "
+             "cache)", time.perf_counter() - started)
 
 
 def embed_once(data: TrainingData, split: Split, spec: dict, model: nn.Module, x: torch.Tensor,
@@ -231,7 +262,8 @@ def embed_once(data: TrainingData, split: Split, spec: dict, model: nn.Module, x
     if shared and key in data.embeddings:
         log.info("probe: the embeddings of an earlier fold of this job reused")
         return model.eval().get_classifier(), data.embeddings[key]
-    head, embeddings = probe.embed(model, x, forward, spec["train"]["batch_size"] * 4)
+    what = "transform" if hasattr(model, "fit_features") else "probe"
+    head, embeddings = probe.embed(model, x, forward, spec["train"]["batch_size"] * 4, what)
     if shared:
         data.embeddings[key] = embeddings
     return head, embeddings
@@ -381,24 +413,30 @@ def sigterm_requests_stop():
 
 # --- outputs -----------------------------------------------------------------------------------------
 
-def predictions_frame(data: TrainingData, split: Split, proba: np.ndarray, name: str) -> pd.DataFrame:
-    """``predictions.csv`` of the held-out fold; refuses probabilities that are not finite, naming the sample."""
+def predictions_frame(data: TrainingData, index: np.ndarray, fold: str, proba: np.ndarray, name: str) -> pd.DataFrame:
+    """Rows ``id, fold, label, pred, p_<class>...`` of the samples ``index`` (``predictions.csv`` of the held-out
+    fold, or ``dev_predictions.csv``); ``fold`` is the held-out fold of the model that predicted them.
+
+    Refuses probabilities that are not finite, naming the sample. No samples: the header alone.
+    """
+    proba = np.asarray(proba, dtype=np.float64).reshape(len(index), len(data.classes))
     bad = ~np.isfinite(proba).all(axis=1)
     if bad.any():
-        sample = data.ids[split.test][np.flatnonzero(bad)[0]]
-        raise DeepselfError(f"model {name}, fold {split.fold}: sample {sample!r} (and {int(bad.sum()) - 1} more) "
+        sample = data.ids[index][np.flatnonzero(bad)[0]]
+        raise DeepselfError(f"model {name}, fold {fold}: sample {sample!r} (and {int(bad.sum()) - 1} more) "
                             "got non-finite probabilities; check its input for huge or non-finite values, or "
                             "lower train.lr")
-    y_test = data.y[split.test].cpu().numpy()
-    frame = pd.DataFrame({"id": data.ids[split.test], "fold": split.fold,
-                          "label": [data.classes[i] for i in y_test],
-                          "pred": [data.classes[i] for i in proba.argmax(1)]})
+    y = data.y[torch.from_numpy(np.asarray(index, dtype=np.int64))].cpu().numpy()
+    frame = pd.DataFrame({"id": data.ids[index], "fold": fold, "label": [data.classes[i] for i in y],
+                          "pred": [data.classes[i] for i in proba.argmax(1)]},
+                         columns=["id", "fold", "label", "pred"])
     for c, label in enumerate(data.classes):
         frame[f"p_{label}"] = proba[:, c]
     return frame
 
 
-def write_outputs(out_dir: Path, checkpoint: dict, history: list, result: dict, predictions: pd.DataFrame) -> None:
+def write_outputs(out_dir: Path, checkpoint: dict, history: list, result: dict, predictions: pd.DataFrame,
+                  dev_predictions: pd.DataFrame) -> None:
     """The fold's files, each written whole or not at all."""
     with atomic_path(out_dir / "checkpoint.pt") as tmp:
         torch.save(checkpoint, tmp)
@@ -406,6 +444,8 @@ def write_outputs(out_dir: Path, checkpoint: dict, history: list, result: dict, 
         pd.DataFrame(history).to_csv(tmp, index=False)
     with atomic_path(out_dir / "summary.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2))
+    with atomic_path(out_dir / "dev_predictions.csv") as tmp:
+        dev_predictions.to_csv(tmp, index=False)
     with atomic_path(out_dir / "predictions.csv") as tmp:
         predictions.to_csv(tmp, index=False)
 
@@ -426,7 +466,8 @@ def train_fold_on(data: TrainingData, fold: str, spec: dict, out_dir: str | os.P
         ``{"name", "arch", "feature", "args", "train", "classes", "dev_fraction", "cv_seed"}``:
         the validated model config plus what the job needs of the experiment.
     out_dir
-        Receives ``checkpoint.pt``, ``history.csv``, ``predictions.csv`` and ``summary.json``.
+        Receives ``checkpoint.pt``, ``history.csv``, ``predictions.csv``, ``dev_predictions.csv`` and
+        ``summary.json``.
     keep_resume
         Keep ``resume.pt`` after the last epoch (a job training several folds in turn removes it
         with :func:`discard_resume` once all are done): started again, this fold then only predicts.
@@ -436,7 +477,8 @@ def train_fold_on(data: TrainingData, fold: str, spec: dict, out_dir: str | os.P
     Returns
     -------
     dict
-        The summary: best epoch, its development UAR, the held-out UAR, sizes and time.
+        The summary: best epoch, its development UAR, the held-out UAR, the log-loss and mean top
+        probability of the development (or cross-validated) and the held-out predictions, sizes and time.
 
     Notes
     -----
@@ -446,8 +488,9 @@ def train_fold_on(data: TrainingData, fold: str, spec: dict, out_dir: str | os.P
     started, hp, out_dir = time.perf_counter(), spec["train"], Path(out_dir)
     split = data.split(fold, spec)
     t = set_up(data, split, spec)
-    if getattr(t.model, "train_mode", None) == "probe":  # no epochs: a regression on the embeddings, C on dev
-        return finish(t, data, split, spec, fit_probe(t, data, split, spec), out_dir, time.perf_counter() - started)
+    if getattr(t.model, "train_mode", None) == "probe":  # no epochs: a regression on the embeddings, CV on all
+        progress, dev_proba = fit_head(t, data, split, spec)
+        return finish(t, data, split, spec, progress, (split.fit, dev_proba), out_dir, time.perf_counter() - started)
     resume = Resume(out_dir / "resume.pt", resume_identity(spec, fold, data), resume_every_s)
     progress = resume.load(t, hp["epochs"])
     y_dev, n_classes = data.y[split.dev].cpu().numpy(), len(data.classes)
@@ -466,48 +509,82 @@ def train_fold_on(data: TrainingData, fold: str, spec: dict, out_dir: str | os.P
                 raise Preempted(f"model {spec['name']}, fold {fold}: stopped by SIGTERM after epoch "
                                 f"{progress.epoch}; run again to continue from {resume.path}")
     t.net.load_state_dict(progress.best["state_dict"])  # a probe's head shares its modules with the model
-    result = finish(t, data, split, spec, progress, out_dir, time.perf_counter() - started)
+    # the development split's predictions at the kept epoch (its weights, evaluated again: eval mode is deterministic)
+    dev_proba = evaluate(t, split.dev, hp).numpy() if len(split.dev) else np.empty((0, n_classes))
+    result = finish(t, data, split, spec, progress, (split.dev, dev_proba), out_dir, time.perf_counter() - started)
     if not keep_resume:
         discard_resume(out_dir)
     return result
 
 
-def fit_probe(t: Trainer, data: TrainingData, split: Split, spec: dict) -> Progress:
-    """A probe's classifier: the regression of :func:`deepself.probe.fit` on the embeddings, C chosen on dev."""
-    if not len(split.dev):
-        raise DeepselfError(f"model {spec['name']}: train_mode probe chooses its regression's C on the "
-                            "development split; set cv.dev_fraction above 0")
+def training_part(t: Trainer, data: TrainingData, split: Split) -> probe.Part:
+    """The rows of the embeddings a head is fitted on (the training part's samples, or their windows)."""
+    y = data.y[torch.from_numpy(split.fit)].cpu().numpy()
+    groups = None if data.groups is None else data.groups[split.fit]
     if t.parts is None:
-        y, fit, dev, decide = data.y, split.fit, split.dev, None
-    else:  # windows' embeddings: C is chosen on the development recordings' decisions, as an epoch is
-        y, fit, dev = t.parts.y, t.parts.fit, t.parts.dev
-
-        def decide(proba):
-            return data.y[split.dev].cpu().numpy(), t.parts.decide(proba, t.parts.dev, split.dev)
-    history, best = probe.fit(t.net, t.x, y.cpu().numpy(), fit, dev, len(data.classes),
-                              balanced=spec["train"]["class_weights"], decide=decide)
-    return Progress(history, best)
+        return probe.Part.of_samples(split.fit, y, groups)
+    position = {r: i for i, r in enumerate(split.fit.tolist())}
+    recording = np.array([position[r] for r in t.parts.view.recording[t.parts.fit].tolist()], dtype=np.int64)
+    return probe.Part(t.parts.fit, recording, y, groups, t.parts.plan.aggregate)
 
 
-def finish(t: Trainer, data: TrainingData, split: Split, spec: dict, progress: Progress, out_dir: Path,
-           seconds: float) -> dict:
-    """Predict the held-out fold with the kept weights, write the fold's files; its summary."""
+def fit_head(t: Trainer, data: TrainingData, split: Split, spec: dict) -> tuple[Progress, np.ndarray]:
+    """A fitted head (a rocket's :meth:`fit_head`, else :func:`deepself.probe.fit`) on the whole training part;
+    its progress and its cross-validated probabilities of the training part's recordings."""
+    part, n_classes = training_part(t, data, split), len(data.classes)
+    options = {"balanced": spec["train"]["class_weights"], "seed": spec["cv_seed"]}
+    if hasattr(t.model, "fit_head"):
+        history, best, proba = t.model.fit_head(t.x, part, n_classes, **options)
+    else:
+        history, best, proba = probe.fit(t.net, t.x, part, n_classes, **options)
+    return Progress(history, best), proba
+
+
+HEAD_KEYS = ("alpha", "temperature", "C", "cv")  # what a fitted head's best row says of its hyperparameters
+
+
+def calibration(data: TrainingData, index: np.ndarray, proba: np.ndarray, what: str) -> dict:
+    """``<what>_log_loss`` and ``<what>_mean_top_probability`` of the samples ``index`` (None without samples)."""
+    y = data.y[torch.from_numpy(np.asarray(index, dtype=np.int64))].cpu().numpy()
+    _, loss, top = probe.scores(y, np.asarray(proba).reshape(len(y), len(data.classes)), len(data.classes))
+    return {f"{what}_log_loss": None if not len(y) else loss, f"{what}_mean_top_probability": None if not len(y) else top}
+
+
+def finish(t: Trainer, data: TrainingData, split: Split, spec: dict, progress: Progress,
+           dev: tuple[np.ndarray, np.ndarray], out_dir: Path, seconds: float) -> dict:
+    """Predict the held-out fold with the kept weights, write the fold's files; its summary.
+
+    ``dev`` is (samples, probabilities) of ``dev_predictions.csv``: the development split at the
+    kept epoch, or a fitted head's cross-validated predictions of the training part.
+    """
     proba = evaluate(t, split.test, spec["train"]).numpy()
-    predictions = predictions_frame(data, split, proba, spec["name"])
+    predictions = predictions_frame(data, split.test, split.fold, proba, spec["name"])
+    dev_predictions = predictions_frame(data, dev[0], split.fold, dev[1], spec["name"])
     y_test, best = data.y[split.test].cpu().numpy(), progress.best
+    head = {key: best[key] for key in HEAD_KEYS if key in best}
     result = {"model": spec["name"], "fold": split.fold, "best_epoch": best["epoch"], "dev_uar": best["dev_uar"],
               "test_uar": uar(y_test, proba.argmax(1), len(data.classes)), "epochs_run": progress.epoch,
-              "n_train": len(split.fit), "n_dev": len(split.dev), "n_test": len(split.test),
+              **calibration(data, *dev, "dev"), **calibration(data, split.test, proba, "test"),
+              **({"head": head} if head else {}), "n_train": len(split.fit), "n_dev": len(split.dev),
+              "n_dev_predictions": len(dev[0]), "n_test": len(split.test),
               "device": str(t.forward.device), "precision": t.forward.precision, "seconds": seconds}
     checkpoint = {"model": spec["arch"], "model_args": t.model_args, "feature": spec["feature"],
                   "store_meta": data.meta, "classes": data.classes, "normalize": split.stats, "train": spec["train"],
-                  "fold": split.fold, "best_epoch": best["epoch"], "dev_uar": best["dev_uar"],
+                  "fold": split.fold, "best_epoch": best["epoch"], "dev_uar": best["dev_uar"], "head": head or None,
                   "windows": split.windows.plan.to_json() if split.windows else None,
                   "state_dict": {k: v.detach().cpu() for k, v in t.model.state_dict().items()}}
-    write_outputs(out_dir, checkpoint, progress.history, result, predictions)
+    write_outputs(out_dir, checkpoint, progress.history, result, predictions, dev_predictions)
     log.info("fold %s: best epoch %d of %d, dev UAR %.4f, held-out UAR %.4f", split.fold, best["epoch"],
              progress.epoch, best["dev_uar"], result["test_uar"])
+    log.info("fold %s: %s predictions (%d): log-loss %s, mean top probability %s; held-out: log-loss %.4f, mean top "
+             "probability %.3f", split.fold, "cross-validated" if head else "development", len(dev[0]),
+             _number(result["dev_log_loss"]), _number(result["dev_mean_top_probability"]), result["test_log_loss"],
+             result["test_mean_top_probability"])
     return result
+
+
+def _number(value: float | None) -> str:
+    return "none" if value is None else f"{value:.4f}"
 
 
 def record(progress: Progress, t: Trainer, loss: float, p_dev: torch.Tensor | None, y_dev: np.ndarray,

@@ -214,3 +214,58 @@ def test_a_folder_that_is_not_a_bundle_is_kept(trained, tmp_path):
         export_checkpoint(trained / "fnn" / "checkpoint.pt", tmp_path / "b")
     assert (tmp_path / "b" / "notes.txt").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+def _users_project(folder: Path) -> None:
+    """A user's project folder that happens to hold a preprocessing.json (issue 23)."""
+    (folder / "src").mkdir(parents=True)
+    (folder / "src" / "app.py").write_text("print('mine')\n")
+    (folder / "preprocessing.json").write_text('{"mine": true}\n')
+
+
+def test_a_users_folder_with_a_preprocessing_json_is_refused_before_the_export(trained, tmp_path, monkeypatch):
+    import deepself.export
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("the costly ONNX export ran before the folder was checked")
+
+    monkeypatch.setattr(deepself.export, "_export_onnx", no_export)
+    _users_project(tmp_path / "proj")
+    with pytest.raises(DeepselfError, match=r"proj: exists and is not a deepself bundle \(src\).*new or empty folder"):
+        export_checkpoint(trained / "fnn" / "checkpoint.pt", tmp_path / "proj")
+    assert (tmp_path / "proj" / "src" / "app.py").read_text() == "print('mine')\n"
+    assert (tmp_path / "proj" / "preprocessing.json").read_text() == '{"mine": true}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["proj"]
+
+
+def test_a_folder_of_lookalike_bundle_files_is_refused(trained, tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "model.onnx").write_bytes(b"not ours")
+    (tmp_path / "b" / "preprocessing.json").write_text('{"mine": true}\n')
+    with pytest.raises(DeepselfError, match=r"b: exists and is not a deepself bundle \(no complete bundle\)"):
+        export_checkpoint(trained / "fnn" / "checkpoint.pt", tmp_path / "b")
+    assert (tmp_path / "b" / "model.onnx").read_bytes() == b"not ours"
+
+
+def test_an_empty_folder_is_written_into(trained, tmp_path):
+    (tmp_path / "b").mkdir()
+    export_checkpoint(trained / "fnn" / "checkpoint.pt", tmp_path / "b")
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["model.onnx", "preprocessing.json"]
+
+
+def test_files_added_to_a_bundle_during_the_export_are_kept(trained, tmp_path, monkeypatch):
+    import deepself.export
+
+    export_checkpoint(trained / "fnn" / "checkpoint.pt", tmp_path / "proj")
+    real = deepself.export._export_onnx
+
+    def meanwhile(*args, **kwargs):  # the user adds code to the folder while the export runs
+        real(*args, **kwargs)
+        (tmp_path / "proj" / "src").mkdir()
+        (tmp_path / "proj" / "src" / "app.py").write_text("print('mine')\n")
+
+    monkeypatch.setattr(deepself.export, "_export_onnx", meanwhile)
+    with pytest.raises(DeepselfError, match=r"proj: exists and is not a deepself bundle \(src\)"):
+        export_checkpoint(trained / "fnn" / "checkpoint.pt", tmp_path / "proj")
+    assert (tmp_path / "proj" / "src" / "app.py").read_text() == "print('mine')\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["proj"]

@@ -186,6 +186,125 @@ def test_weighted_fusion_over_modalities_reads_a_sheet(experiment, tmp_path):
     np.testing.assert_allclose(probabilities(out), np.mean(fused, axis=0), atol=1e-12)
 
 
+# --- predict --fusion applies the weights the fuse stage chose (issue 23 item 8, issue 24 item 3) ---
+
+FUSIONS = {"best": {"models": ["fnn", "cnn"], "method": "mean", "top": 1},
+           "learnt": {"models": ["fnn", "cnn", "motion"], "method": "select", "rounds": 5}}
+
+
+def _dev_predictions(experiment: Path) -> None:
+    """models/<m>/fold<k>/dev_predictions.csv, as training writes them: out-of-sample probabilities of the
+    fold's training part (made up here: fnn right on most samples, the others noise)."""
+    sheet = read_sheet(experiment / "samples.csv")
+    classes = sorted(sheet["label"].unique())
+    rng = np.random.default_rng(1)
+    for model in ("fnn", "cnn", "motion"):
+        for fold in FOLDS:
+            part = sheet[sheet["fold"] != fold]
+            y = np.array([classes.index(label) for label in part["label"]])
+            proba = rng.dirichlet(np.ones(len(classes)), size=len(part))
+            if model == "fnn":
+                right = rng.random(len(part)) < 0.8
+                proba[right] = 0.1
+                proba[right, y[right]] = 0.8
+            frame = pd.DataFrame({"id": part["id"], "fold": fold, "label": part["label"],
+                                  "pred": [classes[i] for i in proba.argmax(1)]})
+            frame[[f"p_{c}" for c in classes]] = proba
+            frame.to_csv(experiment / "models" / model / f"fold{fold}" / "dev_predictions.csv", index=False)
+
+
+@pytest.fixture(scope="module")
+def fused_experiment(experiment, tmp_path_factory) -> Path:
+    """A copy of the experiment with two more fusions (top, select), fused fold by fold as the fuse rule does."""
+    from deepself.fusion import fuse_fold
+
+    copy = tmp_path_factory.mktemp("fused") / "exp"
+    shutil.copytree(experiment, copy, ignore=shutil.ignore_patterns("*.h5", "data"))
+    config = json.loads((copy / "config.json").read_text())
+    config["fusions"].update(FUSIONS)
+    (copy / "config.json").write_text(json.dumps(config))
+    _dev_predictions(copy)
+    for name, spec in FUSIONS.items():
+        for fold in FOLDS:
+            folders = [copy / "models" / m / f"fold{fold}" for m in spec["models"]]
+            fuse_fold([str(f / "predictions.csv") for f in folders], [str(f / "summary.json") for f in folders],
+                      spec["method"], copy / "fusions" / name / f"fold{fold}" / "predictions.csv", spec.get("top"),
+                      [str(f / "dev_predictions.csv") for f in folders], spec.get("rounds", 25))
+    return copy
+
+
+def _fuse_new_samples(fused_experiment: Path, name: str, samples: pd.DataFrame, scratch: Path) -> np.ndarray:
+    """What the fuse stage gives for the new samples: each fold's checkpoints' probabilities written as
+    predictions.csv and fused by fuse_fold with the fold's summaries and development predictions; the
+    folds then averaged."""
+    from deepself.fusion import fuse_fold
+
+    spec, per_fold = FUSIONS[name], []
+    per_model = {m: _per_fold(fused_experiment, m, samples) for m in spec["models"]}
+    for k, fold in enumerate(FOLDS):
+        predictions = []
+        for m in spec["models"]:
+            # ids apart from the experiment's: fuse checks that no development sample is a held-out one
+            frame = pd.DataFrame({"id": [f"new{i}" for i in range(len(samples))], "fold": fold,
+                                  "label": "c0", "pred": "c0"})
+            frame[["p_c0", "p_c1", "p_c2"]] = per_model[m][k]
+            path = scratch / "models" / m / f"fold{fold}" / "predictions.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            frame.to_csv(path, index=False)
+            predictions.append(str(path))
+        folders = [fused_experiment / "models" / m / f"fold{fold}" for m in spec["models"]]
+        fused = fuse_fold(predictions, [str(f / "summary.json") for f in folders], spec["method"],
+                          scratch / "fused" / f"fold{fold}" / "predictions.csv", spec.get("top"),
+                          [str(f / "dev_predictions.csv") for f in folders], spec.get("rounds", 25))
+        per_fold.append(probabilities(fused))
+    return np.mean(per_fold, axis=0)
+
+
+def test_predict_fusion_with_top_equals_the_fuse_stage(fused_experiment, tmp_path):
+    """fusions.<name>.top: per fold, only the model with the highest development UAR, as `deepself fuse`."""
+    _, files = held_out(fused_experiment, "2", "audio")
+    samples = pd.DataFrame({"path": files})
+    out = predict(fused_experiment, samples, fusion="best")
+    np.testing.assert_allclose(probabilities(out), _fuse_new_samples(fused_experiment, "best", samples, tmp_path),
+                               atol=1e-12)
+    weights = [json.loads((fused_experiment / "fusions" / "best" / f"fold{k}" / "weights.json").read_text())
+               for k in FOLDS]
+    assert all(sorted(w["weights"].values()) == [0.0, 1.0] for w in weights)
+
+
+def test_predict_fusion_with_select_equals_the_fuse_stage(experiment, fused_experiment, tmp_path):
+    """method select: predict applies each fold's learnt weights (weights.json), as `deepself fuse` did."""
+    sheet = pd.read_csv(experiment.parents[1] / "sheet.csv").head(6)
+    sheet.drop(columns="label").to_csv(tmp_path / "new.csv", index=False)
+    for name in ("audio", "motion"):
+        for f in sheet[name]:
+            shutil.copy(experiment.parents[1] / f, tmp_path / f)
+    samples, origin = samples_from([], str(tmp_path / "new.csv"))
+    out = predict(fused_experiment, samples, fusion="learnt", origin=origin)
+    np.testing.assert_allclose(probabilities(out), _fuse_new_samples(fused_experiment, "learnt", samples, tmp_path),
+                               atol=1e-12)
+    for fold in FOLDS:
+        written = json.loads((fused_experiment / "fusions" / "learnt" / f"fold{fold}" / "weights.json").read_text())
+        assert written["weights"]["fnn"] > 0.5 and written["rounds"] == 5
+        assert written == json.loads((tmp_path / "fused" / f"fold{fold}" / "weights.json").read_text())
+
+
+def test_predict_fusion_refuses_weights_it_cannot_apply(experiment, fused_experiment, tmp_path):
+    copy = tmp_path / "exp"
+    shutil.copytree(fused_experiment, copy)
+    samples = pd.DataFrame({"path": held_out(copy, "1", "audio")[1]})
+    config = json.loads((copy / "config.json").read_text())
+    config["fusions"]["best"]["top"] = 2  # changed since the fuse stage ran
+    (copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(DeepselfError, match=r"best/fold1/weights.json: written for another fusion .* run the workflow"):
+        predict(copy, samples, fusion="best")
+    (copy / "fusions" / "learnt" / "fold2" / "weights.json").unlink()
+    samples, origin = samples_from([], str(experiment.parents[1] / "sheet.csv"))
+    with pytest.raises(DeepselfError, match=r"learnt/fold2/weights.json: no such file; fusion 'learnt' \(method "
+                                            r"select\) learns its weights in the workflow's fuse stage"):
+        predict(copy, samples.head(2), fusion="learnt", origin=origin)
+
+
 def test_choices_within_an_experiment_are_checked(experiment, tmp_path):
     _, files = held_out(experiment, "1", "audio")
     samples = pd.DataFrame({"path": files})

@@ -212,3 +212,44 @@ def test_systems_must_predict_the_same_samples(tmp_path):
                "n": _system(tmp_path, "n", {"1": (list("aab"), list("abb"))})}
     with pytest.raises(DeepselfError, match="systems 'm' and 'n' did not predict the same samples"):
         make_report(systems, tmp_path / "report", "demo", resamples=100)
+
+
+def _glyph_warnings(record) -> list[str]:
+    return [str(w.message) for w in record if "Glyph" in str(w.message)]
+
+
+def test_labels_no_font_here_draws_are_shown_by_index_and_listed(tmp_path):
+    # 猫: DejaVu Sans (matplotlib's default) lacks it; a machine with a CJK font draws it, one
+    # without (as CI) shows "class <index>" and lists the index in report.md; never empty boxes
+    import warnings
+
+    paths = [_predictions(tmp_path, "m", "1", ["猫", "dog", "猫", "dog"], ["猫", "dog", "dog", "dog"])]
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        make_report({"m": {"kind": "model", "predictions": paths, "histories": []}}, tmp_path / "r", "demo",
+                    resamples=50)
+    assert _glyph_warnings(record) == []
+    text = (tmp_path / "r" / "report.md").read_text()
+    from deepself.report import label_fonts
+
+    if label_fonts(["猫"]).missing:
+        assert "## Class labels in the figures" in text and "| class 1 | 猫 |" in text
+    else:
+        assert "## Class labels in the figures" not in text
+
+
+def test_a_label_the_default_font_lacks_is_drawn_by_a_fallback_font(tmp_path):
+    # ℊ (U+210A): not in DejaVu Sans; in STIXGeneral and DejaVu Math TeX Gyre, which ship with matplotlib
+    import warnings
+
+    paths = [_predictions(tmp_path, "m", "1", ["aℊ", "b", "aℊ", "b"], ["aℊ", "b", "b", "b"])]
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        make_report({"m": {"kind": "model", "predictions": paths, "histories": []}}, tmp_path / "r", "demo",
+                    resamples=50)
+    assert _glyph_warnings(record) == []
+    assert "## Class labels in the figures" not in (tmp_path / "r" / "report.md").read_text()
+    from deepself.report import label_fonts
+
+    fonts = label_fonts(["aℊ"])
+    assert fonts.missing == frozenset() and len(fonts.families) == 2  # the default, then one that has ℊ

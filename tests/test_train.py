@@ -59,6 +59,35 @@ def test_learns_a_separable_task(task, arch):
     assert len(history) == 12
     assert result["best_epoch"] == int(history["dev_uar"].idxmax()) + 1
     assert result["dev_uar"] == pytest.approx(history["dev_uar"].max())
+    _assert_dev_predictions_are_the_kept_epochs(task / arch, result, history, preds)
+
+
+def _assert_dev_predictions_are_the_kept_epochs(out_dir, result, history, preds):
+    """``dev_predictions.csv``: predictions.csv's columns, the development split's samples, and the kept
+    epoch's probabilities (its development UAR and log-loss, as the history recorded them in training)."""
+    from sklearn.metrics import balanced_accuracy_score, log_loss
+
+    dev = pd.read_csv(out_dir / "dev_predictions.csv", dtype={"fold": str})
+    assert list(dev.columns) == list(preds.columns) and len(dev) == result["n_dev"] == result["n_dev_predictions"]
+    assert not set(dev["id"]) & set(preds["id"]) and (dev["fold"] == result["fold"]).all()
+    proba = dev.filter(like="p_").to_numpy()
+    proba /= proba.sum(axis=1, keepdims=True)  # float32 probabilities, as written
+    labels = [c[2:] for c in dev.filter(like="p_").columns]
+    y = np.array([labels.index(label) for label in dev["label"]])
+    kept = history.iloc[result["best_epoch"] - 1]
+    assert balanced_accuracy_score(y, proba.argmax(1)) == pytest.approx(kept["dev_uar"])
+    assert log_loss(y, proba, labels=range(len(labels))) == pytest.approx(kept["dev_loss"], abs=1e-5)
+    assert result["dev_log_loss"] == pytest.approx(kept["dev_loss"], abs=1e-5)
+    assert result["dev_mean_top_probability"] == pytest.approx(proba.max(1).mean())
+    assert result["test_mean_top_probability"] == pytest.approx(preds.filter(like="p_").to_numpy().max(1).mean())
+
+
+def test_without_a_development_split_dev_predictions_has_the_header_alone(task):
+    spec = {**_spec("fnn", epochs=2), "dev_fraction": 0.0}
+    result = train_fold(task / "samples.csv", task / "maps.h5", "1", spec, task / "nodev")
+    dev = pd.read_csv(task / "nodev" / "dev_predictions.csv")
+    assert list(dev.columns) == ["id", "fold", "label", "pred", "p_c0", "p_c1", "p_c2"] and len(dev) == 0
+    assert result["n_dev"] == 0 and result["dev_log_loss"] is None and result["test_log_loss"] > 0
 
 
 def test_same_seed_same_predictions(task):
@@ -175,8 +204,8 @@ def test_killed_job_resumes_to_the_same_predictions(tmp_path):
     assert code == 0, err
     assert "resuming after epoch" in (tmp_path / "killed" / "train.log").read_text()
     assert not (tmp_path / "killed" / "resume.pt").exists()
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / "predictions.csv"),
-                                  pd.read_csv(tmp_path / "killed" / "predictions.csv"))
+    for name in ("predictions.csv", "dev_predictions.csv"):  # a resumed job writes both, as a whole run does
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / name), pd.read_csv(tmp_path / "killed" / name))
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / "history.csv").drop(columns=["seconds", "samples_per_s"]),
                                   pd.read_csv(tmp_path / "killed" / "history.csv").drop(columns=["seconds", "samples_per_s"]))
 
@@ -210,8 +239,12 @@ def test_probe_fits_the_classifier_on_embeddings_and_keeps_the_backbone(partial_
         torch.testing.assert_close(ckpt["state_dict"][key], value, rtol=0, atol=0)
     fresh = create_model("panns", **ckpt["model_args"]).state_dict()
     assert not torch.equal(ckpt["state_dict"]["fc_audioset.weight"], fresh["fc_audioset.weight"])
-    history = pd.read_csv(task / "probe" / "history.csv")  # one row per C, the best dev UAR chosen
+    history = pd.read_csv(task / "probe" / "history.csv")  # one row per C, the best cross-validated UAR chosen
     assert len(history) == result["epochs_run"] >= 2 and result["dev_uar"] == history["dev_uar"].max()
+    # no development split: fitted on the whole training part, its out-of-fold predictions in dev_predictions.csv
+    dev, preds = pd.read_csv(task / "probe" / "dev_predictions.csv"), pd.read_csv(task / "probe" / "predictions.csv")
+    assert result["n_dev"] == 0 and result["n_train"] == len(dev) == 60 - len(preds)
+    assert not set(dev["id"]) & set(preds["id"]) and result["head"]["C"] == history["C"][result["best_epoch"] - 1]
     # the whole network, rebuilt from the checkpoint, gives the fold's predictions from raw maps
     _assert_checkpoint_predicts_the_fold(ckpt, task / "probe", task / "maps16.h5")
 

@@ -75,6 +75,9 @@ def test_windowed_model_decides_per_recording(recordings):
     assert checkpoint["model_args"]["n_times"] == 50
     assert checkpoint["windows"] == {"length": 50, "hop": 25, "eval_hop": 50, "aggregate": "log_mean",
                                      "random_offset": True}
+    dev = pd.read_csv(out / "dev_predictions.csv")  # the development recordings at the kept epoch, one row each
+    assert len(dev) == result["n_dev"] == dev["id"].nunique() and not set(dev["id"]) & held_out
+    assert list(dev.columns) == list(predictions.columns)
 
 
 @pytest.mark.parametrize("arch, windows", [("minirocket", None), ("minirocket", WINDOWS), ("multirocket", WINDOWS)])
@@ -83,9 +86,17 @@ def test_rocket_fits_its_transform_and_a_regression(recordings, arch, windows):
     result = train_fold(recordings / "samples.csv", recordings / "raw.h5", "1",
                         _spec(arch, {"n_kernels": 840}, windows, augment=TRAIN_DEFAULTS["augment"]), out)
     assert result["test_uar"] >= 0.9
-    state = load_checkpoint(out / "checkpoint.pt")["state_dict"]
-    assert state["biases"].abs().sum() > 0  # fitted, and kept in the checkpoint
+    checkpoint = load_checkpoint(out / "checkpoint.pt")
+    assert checkpoint["state_dict"]["biases"].abs().sum() > 0  # fitted, and kept in the checkpoint
     assert len(pd.read_csv(out / "predictions.csv")) == result["n_test"] == 21
+    # no development split: the head is fitted on all 39 training recordings, cross-validated over them,
+    # and their out-of-sample predictions are dev_predictions.csv, one row per recording
+    dev = pd.read_csv(out / "dev_predictions.csv")
+    assert result["n_dev"] == 0 and result["n_train"] == len(dev) == dev["id"].nunique() == 39
+    assert result["head"] == checkpoint["head"] and float(checkpoint["state_dict"]["head.temperature"]) == \
+        pytest.approx(result["head"]["temperature"])
+    assert result["head"]["cv"].startswith("leave-one-out" if windows is None else "5-fold over 39 recordings")
+    assert 0 < result["dev_mean_top_probability"] <= 1 and result["dev_log_loss"] > 0
 
 
 def test_predict_windows_a_recording_of_any_length_as_training_did(recordings):
@@ -146,8 +157,9 @@ def test_export_bundle_and_its_documented_windowing_reproduce_predict(recordings
     assert not (tmp_path / "other").exists()
 
 
-def test_probe_chooses_c_on_recording_level_decisions():
-    """With ``decide``, the development UAR of every C is that of the recordings' aggregated decisions."""
+def test_probe_chooses_c_on_recording_level_out_of_fold_decisions():
+    """With windows, every C's UAR is that of the recordings' aggregated out-of-fold decisions, the folds
+    splitting recordings (all windows of one on one side)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -162,24 +174,22 @@ def test_probe_chooses_c_on_recording_level_decisions():
     # windows of one recording share its class's centre, blurred enough that single windows often err
     x = rng.normal(size=(len(recording), 6)) * 2.0 + np.eye(3, 6)[label[recording]]
     y = label[recording]
-    fit_index, dev_index = np.flatnonzero(recording < 18), np.flatnonzero(recording >= 18)
-    dev_recordings = np.arange(18, n_recordings)
-
-    def decide(proba):
-        order, p = aggregate(proba, recording[dev_index], "mean")
-        assert np.array_equal(order, dev_recordings)
-        return label[order], p
-
+    part = probe.Part(np.arange(len(recording)), recording, label, aggregate="mean")
     grid = (0.01, 1.0)
-    history, best = probe.fit(torch.nn.Linear(6, 3), torch.from_numpy(x).float(), y, fit_index, dev_index, 3,
-                              c_grid=grid, decide=decide)
+    history, best, proba = probe.fit(torch.nn.Linear(6, 3), torch.from_numpy(x).float(), part, 3, c_grid=grid,
+                                     seed=0)
+    folds = part.folds(5, seed=0)
     window_level = []
     for row, c in zip(history, grid, strict=True):
-        scaler = StandardScaler().fit(x[fit_index])
-        window_proba = LogisticRegression(C=c, max_iter=5000).fit(scaler.transform(x[fit_index]), y[fit_index]) \
-            .predict_proba(scaler.transform(x[dev_index]))
-        _, per_recording = aggregate(window_proba, recording[dev_index], "mean")
-        assert row["dev_uar"] == pytest.approx(uar(label[dev_recordings], per_recording.argmax(1), 3))
-        window_level.append(uar(y[dev_index], window_proba.argmax(1), 3))
+        window_proba = np.zeros((len(y), 3))
+        for train, test in folds:
+            assert not set(recording[train]) & set(recording[test])
+            scaler = StandardScaler().fit(x[train])
+            window_proba[test] = LogisticRegression(C=c, max_iter=5000).fit(scaler.transform(x[train]), y[train]) \
+                .predict_proba(scaler.transform(x[test]))
+        order, per_recording = aggregate(window_proba, recording, "mean")
+        assert np.array_equal(order, np.arange(n_recordings))
+        assert row["dev_uar"] == pytest.approx(uar(label, per_recording.argmax(1), 3))
+        window_level.append(uar(y, window_proba.argmax(1), 3))
     assert [row["dev_uar"] for row in history] != pytest.approx(window_level)  # the two levels differ on this data
-    assert best["dev_uar"] == max(row["dev_uar"] for row in history)
+    assert best["dev_uar"] == max(row["dev_uar"] for row in history) and proba.shape == (n_recordings, 3)

@@ -20,7 +20,7 @@ import soundfile
 
 from deepself.errors import DeepselfError
 from deepself.io import readers
-from deepself.io.sheet import read_sheet
+from deepself.io.sheet import LENGTH_SPREAD, read_sheet
 from deepself.io.store import create_store
 
 log = logging.getLogger(__name__)
@@ -44,25 +44,35 @@ def _rate_of(path: str, sr: float | None, spec: dict) -> float:
     return float(sr)
 
 
+def target_rate(spec: dict, rate: float) -> float:
+    """The rate a signal read at ``rate`` is stored at: ``resample``, else ``sample_rate``, else its own.
+
+    ``sample_rate`` is the rate the model sees: a sensor file (which carries no rate) is taken to
+    be at it, and an audio file at another rate is resampled to it.
+    """
+    return float(spec["resample"] or spec["sample_rate"] or rate)
+
+
 def read_signal(path: str, spec: dict, key: str = "data.modalities.<name>") -> tuple[np.ndarray, float]:
     """Read a signal file as ingest does: the modality's text format, its rate, resampled as ``spec`` says."""
     # ingest settings stored by earlier versions (a checkpoint's store_meta) have no text format: auto
     x, sr = readers.read_signal(path, spec.get("separator", "auto"), spec.get("decimal", "auto"), key)
     sr = _rate_of(path, sr, spec)
-    if spec["resample"] and spec["resample"] != sr:
-        x = librosa.resample(x, orig_sr=sr, target_sr=spec["resample"], axis=-1).astype(np.float32)
-        sr = spec["resample"]
-    return x, float(sr)
+    target = target_rate(spec, sr)
+    if target != sr:
+        x = librosa.resample(x, orig_sr=sr, target_sr=target, axis=-1).astype(np.float32)
+    return x, target
 
 
-def _probe_signal(path: str, spec: dict, need_length: bool, key: str) -> tuple[int | None, int | None, float]:
-    """``(channels, length, sample rate)`` of a signal file as ingest will read it, reading little.
+def _probe_signal(path: str, spec: dict, need_length: bool,
+                  key: str) -> tuple[int | None, int | None, float, float]:
+    """``(channels, length, sample rate, the file's own rate)`` of a signal file as ingest will read it, reading little.
 
     Audio files and .npy arrays give their shape in their header; a text table must be read
     whole, which is done only when its length is needed (else channels and length are None and
-    are checked when the file is read for writing). Lengths are after resampling (librosa's:
-    ``ceil(length * new_rate / rate)``). Files whose header cannot be read are read whole, so
-    that their error is the reader's.
+    are checked when the file is read for writing). Lengths and the sample rate are after
+    resampling (librosa's length: ``ceil(length * new_rate / rate)``). Files whose header cannot be
+    read are read whole, so that their error is the reader's.
     """
     suffix = os.path.splitext(path)[1].lower()
     try:
@@ -73,18 +83,21 @@ def _probe_signal(path: str, spec: dict, need_length: bool, key: str) -> tuple[i
             shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
             if len(shape) not in (1, 2) or 0 in shape:
                 raise ValueError(shape)
+            readers.check_npy_layout(path, shape)
             channels, length, sr = (1 if len(shape) == 1 else shape[1]), shape[0], None
         elif not need_length:
-            return None, None, _rate_of(path, None, spec)
+            sr = _rate_of(path, None, spec)
+            return None, None, target_rate(spec, sr), sr
         else:
             raise ValueError("a text table has no header to read its shape from")
     except (RuntimeError, TypeError, ValueError, OSError):
-        x, sr = read_signal(path, spec, key)
-        return x.shape[0], x.shape[1], sr
+        x, sr = read_signal(path, spec, key)  # text tables: no rate of their own; audio: fails reading
+        return x.shape[0], x.shape[1], sr, sr
     sr = _rate_of(path, sr, spec)
-    if spec["resample"] and spec["resample"] != sr:
-        length, sr = int(np.ceil(length * (float(spec["resample"]) / sr))), float(spec["resample"])
-    return channels, length, sr
+    target = target_rate(spec, sr)
+    if target != sr:
+        length = int(np.ceil(length * (target / sr)))
+    return channels, length, target, sr
 
 
 def fit_length(x: np.ndarray, length: int) -> np.ndarray:
@@ -121,6 +134,39 @@ def _check_signal(sid: str, path: str, first: str, sr: float, channels: int | No
         raise DeepselfError(
             f"{path}: sample {sid!r} has {channels} channels, sample {first!r} has {expected_channels}"
         )
+
+
+def _say_resampled(own_rates: list[float], rate: float, spec: dict, key: str) -> None:
+    """Warn once that audio files at another rate than ``sample_rate`` are resampled to it.
+
+    ``resample`` asks for resampling in so many words; ``sample_rate`` names the rate the model
+    sees, and audio files that turn out to have another are resampled too, but said so.
+    """
+    other = sorted({own for own in own_rates if own != rate})
+    if other and not spec["resample"]:
+        n = sum(own != rate for own in own_rates)
+        log.warning("%s: %d of %d files are at %s Hz, not sample_rate %g Hz: resampled to %g Hz (set %s.resample: "
+                    "%g to say so and silence this, or sample_rate to their rate to keep it)", key, n, len(own_rates),
+                    " and ".join(f"{r:g}" for r in other), rate, rate, key, rate)
+
+
+def _say_padded(lengths: list[int], ids: list[str], rate: float, channels: int, key: str) -> None:
+    """Log the zero-padding of signals to the longest; warn, with the fix, when the longest is far above the median.
+
+    The same rule as the check before any job (:func:`deepself.io.sheet.preflight`), which cannot
+    measure text tables: ingest can, it reads them anyway.
+    """
+    longest, median = max(lengths), float(np.median(lengths))
+    if longest <= LENGTH_SPREAD * median:
+        log.info("%s: signals of %d to %d samples zero-padded to %d", key, min(lengths), longest, longest)
+        return
+    sid = ids[lengths.index(longest)]
+    size = 4.0 * len(lengths) * channels * longest
+    log.warning("%s: signals of %d to %d samples (median %g) are zero-padded to the longest, sample %r (%g s, %.0fx "
+                "the median): %d x %d x %d float32 = %.3g GB; set %s.length_s to crop or pad every recording to that "
+                "many seconds (e.g. %g), or split the long recordings into pieces of the usual length", key,
+                min(lengths), longest, median, sid, longest / rate, longest / median, len(lengths), channels, longest,
+                size / 1e9, key, median / rate)
 
 
 def ingest(sheet_path: str | os.PathLike, modality: str, spec: dict, out: str | os.PathLike,
@@ -170,18 +216,20 @@ def ingest(sheet_path: str | os.PathLike, modality: str, spec: dict, out: str | 
         meta = {"kind": "image", "layout": "CHW", "modality": modality, "n_channels": sample_shape[0]}
     else:
         need_length = not spec["length_s"]
-        channels, lengths, sr = None, [], None
+        channels, lengths, sr, own_rates = None, [], None, []
         for i, (sid, path) in enumerate(zip(ids, paths)):
-            c, length, rate = _probe_signal(path, spec, need_length or i == 0, key)
+            c, length, rate, own = _probe_signal(path, spec, need_length or i == 0, key)
             _check_signal(sid, path, ids[0], rate, c, key, sr, channels)
             channels, sr = channels or c, rate
             lengths.append(length)
+            own_rates.append(own)
+        _say_resampled(own_rates, sr, spec, key)
         length = round(spec["length_s"] * sr) if spec["length_s"] else max(lengths)
         sample_shape = (channels, length)
         meta = {"kind": "signal", "layout": "CT", "modality": modality, "sample_rate": sr,
                 "n_channels": channels, "n_samples": length}
         if need_length and len(set(lengths)) > 1:
-            log.info("%s: signals of %d to %d samples zero-padded to %d", modality, min(lengths), length, length)
+            _say_padded(lengths, ids, sr, channels, key)
     # how the files were read travels with the store, so that `deepself predict` reads new files alike
     meta["ingest"] = spec
 

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from deepself.errors import DeepselfError
-from deepself.io import adapters
+from deepself.io import adapters, readers
+from deepself.io.filehash import HashCache
 from deepself.io.readers import kind_of
 from deepself.io.store import atomic_path
 
@@ -34,18 +35,29 @@ _FOLD_NAME = re.compile(r"^[^-/\\{}][^/\\{}]*$")
 # the kind of files of those that write their files in the sheet stage.
 _LISTING_ADAPTERS = ("esc10", "bonn", "imagefolder")
 _CONVERTED_KIND = {"aeon": "sensor", "digits": "image"}
+# Characters of a sheet read to tell its separator (about 2 ms of csv.Sniffer).
+_SNIFF_CHARS = 16384
+# Labels of the sheet listed in a warning, at most.
+_LABELS_SHOWN = 20
+# Recordings are zero-padded to the longest: a longest over this many times the median is warned
+# about before any job (more than three quarters of a typical padded recording would be zeros).
+LENGTH_SPREAD = 4.0
 
 
 def read_user_sheet(path: str | os.PathLike) -> pd.DataFrame:
     """Read a CSV or TSV sample sheet (separator from the extension, else sniffed), all as text.
 
-    Rows whose every cell is empty (a spreadsheet's trailing ``,,,``) are dropped; the index keeps
-    each row's position in the file (index 0 is row 2, the header being row 1).
+    The separator of a file that is not ``.tsv``/``.tab`` is sniffed among comma, semicolon and
+    tab only (a sheet of one column is comma-separated); a UTF-8 byte-order mark (Excel's "CSV
+    UTF-8") is dropped. Rows whose every cell is empty (a spreadsheet's trailing ``,,,``) are
+    dropped; the index keeps each row's position in the file (index 0 is row 2, the header being
+    row 1).
 
     Raises
     ------
     DeepselfError
-        If the file is missing (naming the absolute path tried), a folder, empty or unreadable.
+        If the file is missing (naming the absolute path tried), a folder, empty, unreadable, or
+        has a header row and no samples.
     """
     path = Path(path)
     if not path.exists():
@@ -57,16 +69,34 @@ def read_user_sheet(path: str | os.PathLike) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise DeepselfError(f"{path}: empty file (0 bytes); a sample sheet needs a header row (label, path, ...) "
                             "and a row per sample")
-    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else None
+    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else _sniff_separator(path)
     try:
-        sheet = pd.read_csv(path, sep=sep, engine="python", dtype=str, keep_default_na=False)
+        sheet = pd.read_csv(path, sep=sep, engine="python", dtype=str, keep_default_na=False,
+                            encoding="utf-8-sig")
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError, csv.Error) as err:
         reason = " ".join(str(err).split())
         raise DeepselfError(f"{path}: not a readable CSV/TSV sample sheet ({reason}); write it as comma- or "
                             "tab-separated text with a header row") from None
     sheet.columns = [c.strip() for c in sheet.columns]
-    blank = sheet.apply(lambda column: column.str.strip() == "").all(axis=1)
-    return sheet[~blank]
+    if len(sheet):
+        blank = sheet.apply(lambda column: column.str.strip() == "").all(axis=1)
+        sheet = sheet[~blank]
+    if not len(sheet):
+        raise DeepselfError(f"{path}: has a header row ({', '.join(sheet.columns)}) but no samples; add a row per "
+                            "sample below it")
+    return sheet
+
+
+def _sniff_separator(path: Path) -> str:
+    """Comma, semicolon or tab, from the sheet's first lines; comma when none of them tells (one column)."""
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        sample = fh.read(_SNIFF_CHARS)
+    if len(sample) == _SNIFF_CHARS and "\n" in sample:
+        sample = sample[: sample.rindex("\n")]  # whole lines only
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+    except csv.Error:
+        return ","
 
 
 def fold_name(value) -> str:
@@ -99,6 +129,9 @@ def _resolve_paths(sheet: pd.DataFrame, columns: list[str], base: Path, origin: 
             p = p if p.is_absolute() else base / p
             if not p.exists():
                 raise DeepselfError(f"{origin}: sample {sid!r}: file {str(p)!r} does not exist")
+            if p.is_dir():
+                raise DeepselfError(f"{origin}: sample {sid!r}: {str(p)!r} (column {column!r}) is a directory, not a "
+                                    "file; list the sample's file itself")
             resolved.append(str(p.resolve()))
         sheet[column] = resolved
         # resolved paths: a file listed twice under different names (links, ../) is found too
@@ -118,6 +151,9 @@ def build_sheet(data: dict, cv: dict, work_dir: str | os.PathLike) -> pd.DataFra
     ----------
     data, cv
         The validated ``data`` and ``cv`` sections of the config.
+    hash_cache
+        The SQLite file of the files' content hashes (see :mod:`deepself.io.filehash`); None
+        hashes every file anew.
     work_dir
         Folder where adapters that convert data (aeon, digits) write their files.
 
@@ -126,7 +162,8 @@ def build_sheet(data: dict, cv: dict, work_dir: str | os.PathLike) -> pd.DataFra
     pandas.DataFrame
         Columns ``id, label, fold[, group], <modality columns>``; ``fold`` is a string.
     """
-    sheet, origin, classes = _checked_rows(data, cv, work_dir, warn=True)
+    sheet, origin, classes = _checked_rows(data, cv, work_dir, warn=True,
+                                           warn_early=data["adapter"] in _CONVERTED_KIND)
     sheet = assign_folds(sheet, cv, origin)
     columns = [m["column"] for m in data["modalities"].values()]
     keep = [c for c in META_COLUMNS if c in sheet.columns] + [c for c in columns if c not in META_COLUMNS]
@@ -135,12 +172,14 @@ def build_sheet(data: dict, cv: dict, work_dir: str | os.PathLike) -> pd.DataFra
     return sheet
 
 
-def _checked_rows(data: dict, cv: dict, work_dir: str | os.PathLike | None,
-                  warn: bool) -> tuple[pd.DataFrame, str, list[str]]:
+def _checked_rows(data: dict, cv: dict, work_dir: str | os.PathLike | None, warn: bool,
+                  warn_early: bool = False) -> tuple[pd.DataFrame, str, list[str]]:
     """The sheet's rows checked, paths resolved, labels renamed: all of :func:`build_sheet` but the folds.
 
     With ``warn``, doubtful but usable input (labels that differ only in case or spaces, a fold
-    column that is ignored) is logged as a warning.
+    column that is ignored) is logged as a warning. With ``warn_early``, so is what should be said
+    before any job (:func:`preflight`, or the sheet stage of adapters that preflight cannot read):
+    ``data.labels`` renaming a label that no sample has.
     """
     adapter = data["adapter"]
     columns = [m["column"] for m in data["modalities"].values()]
@@ -154,11 +193,7 @@ def _checked_rows(data: dict, cv: dict, work_dir: str | os.PathLike | None,
         sheet = adapters.ADAPTERS[adapter](data["root"], Path(work_dir or "."), **options).astype(str)
         base = Path.cwd()
 
-    missing = [c for c in ("label", *columns) if c not in sheet.columns]
-    if missing:
-        raise DeepselfError(
-            f"{origin}: sample sheet has no column {missing[0]!r} (columns: {', '.join(sheet.columns)})"
-        )
+    _check_columns(sheet, data, origin)
     if "id" not in sheet.columns or (sheet["id"] == "").all():
         sheet["id"] = [Path(p).stem for p in sheet[columns[0]]]
     sheet["id"] = sheet["id"].str.strip()
@@ -181,6 +216,8 @@ def _checked_rows(data: dict, cv: dict, work_dir: str | os.PathLike | None,
     unlabelled = sheet["id"][sheet["label"] == ""]
     if len(unlabelled):
         raise DeepselfError(f"{origin}: sample {unlabelled.iloc[0]!r} has no label")
+    if warn_early:
+        _warn_unused_renames(sheet["label"], data["labels"], origin)
     if data["labels"]:
         sheet["label"] = sheet["label"].map(lambda label: data["labels"].get(label, label))
     classes = class_names(sheet, data)
@@ -195,6 +232,32 @@ def _checked_rows(data: dict, cv: dict, work_dir: str | os.PathLike | None,
         sheet["fold"] = sheet["fold"].map(fold_name)
     check_class_counts(sheet, classes, cv, origin)
     return sheet, origin, classes
+
+
+def _check_columns(sheet: pd.DataFrame, data: dict, origin: str) -> None:
+    """Raise unless the sheet has a ``label`` column and every modality's path column."""
+    for column in ("label", *(m["column"] for m in data["modalities"].values())):
+        if column in sheet.columns:
+            continue
+        if column == "label":
+            fix = "add a label column (each sample's class)"
+        else:
+            name = next(n for n, m in data["modalities"].items() if m["column"] == column)
+            fix = (f"add it, or set data.modalities.{name}.column to the column that holds the paths of "
+                   f"{name}'s files")
+        raise DeepselfError(f"{origin}: sample sheet has no column {column!r} (columns: {', '.join(sheet.columns)}); "
+                            f"{fix}")
+
+
+def _warn_unused_renames(labels: pd.Series, renames: dict | None, origin: str) -> None:
+    """Warn about ``data.labels`` entries that rename a label no sample has (a misspelt one renames nothing)."""
+    present = sorted(labels.unique())
+    unused = [old for old in renames or {} if old not in present]
+    if unused:
+        shown = ", ".join(map(repr, present[:_LABELS_SHOWN])) + (f", ... ({len(present)} in all)"
+                                                                   if len(present) > _LABELS_SHOWN else "")
+        log.warning("%s: data.labels renames %s, which no sample has (the sheet's labels: %s): check its "
+                    "spelling, or remove it", origin, " and ".join(map(repr, unused)), shown)
 
 
 def _warn_label_spellings(labels: pd.Series, origin: str) -> None:
@@ -321,7 +384,7 @@ class Preflight:
     listing: str = ""
 
 
-def preflight(data: dict, cv: dict) -> Preflight:
+def preflight(data: dict, cv: dict, hash_cache: str | os.PathLike | None = None) -> Preflight:
     """Check the samples as far as that needs no job, and say what the job graph needs to know.
 
     Runs while the workflow is parsed (and in ``deepself check-config``): the sheet's rows, files,
@@ -329,14 +392,21 @@ def preflight(data: dict, cv: dict) -> Preflight:
     sensor modality without ``sample_rate`` is refused. Only what needs the folds assigned
     (k-fold) or files converted (aeon, digits) waits for the sheet stage.
 
-    Why digests of sizes and modification times: Snakemake reruns a job when an input is newer
-    than its output, or when a parameter changed since the job last ran (its ``params`` trigger,
-    Snakemake 8). The ingest rule takes its modality's digest as a parameter, so that editing,
-    replacing or restoring (with an older time: ``cp -p``, ``rsync -a``, ``tar``) any listed file
-    reruns ingest and, through the newer stores, everything after it, and a dry run says so
-    ("Params have changed"). The files themselves as inputs would miss a replacement with an
-    older time and put every file into the job graph; checksums would read all the data on every
-    run. A stat per file costs microseconds: see benchmarks/README.md for 10,000 files.
+    Why digests of the files' contents: Snakemake reruns a job when an input is newer than its
+    output, or when a parameter changed since the job last ran (its ``params`` trigger, Snakemake
+    8). The ingest rule takes its modality's digest (each file's path and SHA-256) as a parameter,
+    so that editing, replacing or restoring (with an older time: ``cp -p``, ``rsync -a``, ``tar``)
+    any listed file reruns ingest and, through the newer stores, everything after it, and a dry run
+    says so ("Params have changed"), while ``touch`` or a rewrite with the same bytes reruns
+    nothing. The files themselves as inputs would rerun on a touch, miss a replacement with an
+    older time and put every file into the job graph. The hashes are cached by each file's stat
+    (:mod:`deepself.io.filehash`, in ``hash_cache``): an unchanged file costs one stat, a changed
+    one is read once. See benchmarks/README.md for 10,000 files.
+
+    The headers of signal files are read too (see :func:`_check_signal_headers`): a 2-D ``.npy``
+    array that looks saved ``(channels, time)`` is refused, and recordings of very different
+    lengths, which ingest would zero-pad to the longest, are warned about. Warnings are logged
+    (``deepself.io.sheet``): on the console while the workflow is parsed and in ``check-config``.
 
     Parameters
     ----------
@@ -350,12 +420,13 @@ def preflight(data: dict, cv: dict) -> Preflight:
     Raises
     ------
     DeepselfError
-        As :func:`build_sheet` would, and for a missing ``sample_rate`` of sensor files.
+        As :func:`build_sheet` would, for a missing ``sample_rate`` of sensor files, and for a
+        ``.npy`` file whose 2-D array has more columns than rows.
     """
     adapter = data["adapter"]
     sheet = None
     if adapter == "sheet" or adapter in _LISTING_ADAPTERS:
-        sheet, origin, _ = _checked_rows(data, cv, None, warn=False)
+        sheet, origin, _ = _checked_rows(data, cv, None, warn=False, warn_early=True)
     for name, modality in data["modalities"].items():
         if modality["sample_rate"] or modality["kind"] in ("audio", "image"):
             continue
@@ -366,16 +437,84 @@ def preflight(data: dict, cv: dict) -> Preflight:
         if paths:
             raise DeepselfError(f"config key data.modalities.{name}.sample_rate: missing, and {paths[0]} holds a "
                                 "sensor signal (text table or .npy), which carries no sample rate: set it in Hz")
+    if sheet is not None:
+        for name, modality in data["modalities"].items():
+            _check_signal_headers(sheet, name, modality)
     plan = Preflight(_folds(data, cv, sheet))
     if sheet is not None:
         check_fold_names(plan.folds, origin)
+        hashes = HashCache(hash_cache)
         for name, modality in data["modalities"].items():
-            plan.digests[name] = _digest(f"{p}\t{st.st_size}\t{st.st_mtime_ns}"
-                                         for p in sorted(set(sheet[modality["column"]])) for st in [os.stat(p)])
+            files = sorted(set(sheet[modality["column"]]))
+            content = hashes.hashes([os.path.abspath(f) for f in files])
+            plan.digests[name] = _digest(f"{f}\t{content[os.path.abspath(f)]}" for f in files)
         plan.listing = _digest(sorted(set(sheet[[m["column"] for m in data["modalities"].values()]].to_numpy().ravel())))
         if cv["folds"] == "from_sheet":
             check_folds(sheet.assign(fold=sheet["fold"].map(fold_name)), class_names(sheet, data), cv, origin)
     return plan
+
+
+def _check_signal_headers(sheet: pd.DataFrame, name: str, modality: dict) -> None:
+    """Check what the headers of a modality's signal files tell, reading nothing else.
+
+    Every ``.npy`` header is read (shape: :func:`deepself.io.readers.check_npy_layout`). Without
+    ``length_s``, ingest zero-pads every recording to the longest, so the durations that headers
+    give (``.npy`` at ``sample_rate``; audio by ``soundfile.info``, about 0.06 ms a file) are
+    compared: a longest recording more than :data:`LENGTH_SPREAD` times the median is warned
+    about, with the padded size and the fix. Text tables are not measured (their length needs the
+    whole file read): ingest, which reads them anyway, warns about them. A file whose header
+    cannot be read is left to ingest, whose reader names what is wrong with it.
+    """
+    if modality["kind"] == "image":
+        return
+    measure = not modality["length_s"]
+    lengths = []  # (seconds, channels, sample id, rate) of the files whose header tells
+    for sid, path in zip(sheet["id"], sheet[modality["column"]]):
+        suffix = os.path.splitext(path)[1].lower()
+        if suffix == ".npy":
+            try:
+                shape = readers.npy_shape(path)
+            except DeepselfError:
+                continue  # ingest's reader names what is wrong with it (empty, truncated, ...)
+            readers.check_npy_layout(path, shape)
+            if measure and modality["sample_rate"] and len(shape) in (1, 2):
+                channels = 1 if len(shape) == 1 else shape[1]
+                lengths.append((shape[0] / modality["sample_rate"], channels, sid, modality["sample_rate"]))
+        elif measure and suffix in readers.AUDIO_EXT:
+            import soundfile  # only sheets with audio need it
+
+            try:
+                info = soundfile.info(path)
+            except (RuntimeError, TypeError, ValueError, OSError):
+                continue
+            lengths.append((info.frames / info.samplerate, info.channels, sid, info.samplerate))
+    if lengths:
+        _warn_length_spread(lengths, name, modality, len(sheet))
+
+
+def _warn_length_spread(lengths: list[tuple[float, int, str, float]], name: str, modality: dict,
+                        n_samples: int) -> None:
+    """Warn when the longest recording is over :data:`LENGTH_SPREAD` times the median: all are padded to it."""
+    seconds = np.array([length[0] for length in lengths])
+    median, (longest, channels, sid, rate) = float(np.median(seconds)), max(lengths)
+    if longest <= LENGTH_SPREAD * median:
+        return
+    padded = math.ceil(longest * (modality["resample"] or modality["sample_rate"] or rate))
+    key = f"data.modalities.{name}"
+    log.warning("%s: recordings of %g to %g s, median %g s: ingest zero-pads every one to the longest, sample %r "
+                "(%g s, %.0fx the median) (%d x %d x %d float32 = %s in the store, and every feature map and "
+                "training batch padded alike); set %s.length_s to crop or pad every recording to that many seconds "
+                "(e.g. %g), or split the long recordings into pieces of the usual length", key, seconds.min(),
+                longest, median, sid, longest, longest / median, n_samples, channels, padded,
+                _size(4.0 * n_samples * channels * padded), key, median)
+
+
+def _size(n_bytes: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n_bytes < 1000 or unit == "GB":
+            return f"{n_bytes:.3g} {unit}"
+        n_bytes /= 1000
+    return ""
 
 
 def _digest(lines) -> str:

@@ -18,9 +18,11 @@ whether a result it finds on disk was made from the same data.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -29,22 +31,51 @@ import h5py
 import numpy as np
 
 from deepself.errors import DeepselfError
+from deepself.io.lock import process_alive
 
 COMPRESSIONS = (None, "gzip", "lzf")
 _FINGERPRINT_VERSION = b"deepself-store-fingerprint/1\0"
 _READ_BLOCK_BYTES = 64 * 2**20
 
 
+def _temporary_name(final: Path) -> Path:
+    """The writer's temporary file beside ``final``: its host and process id name its owner."""
+    return final.with_name(f".{final.name}.tmp-{socket.gethostname()}-{os.getpid()}")
+
+
+def _owner_gone(tmp: Path, final: Path) -> bool:
+    """Whether the temporary file ``tmp`` of ``final`` belongs to a process of this host that has ended.
+
+    A file of another host, or of a process that still runs here, is another writer's: it is never
+    removed. Names without an owner (an older deepself wrote ``.<name>.tmp-<pid>``) count as
+    this host's.
+    """
+    owner = tmp.name[len(f".{final.name}.tmp-"):]
+    host, _, pid = owner.rpartition("-")
+    if host and host != socket.gethostname():
+        return False
+    try:
+        return not process_alive(int(pid))
+    except ValueError:
+        return False
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
+
+    The temporary name carries the writer's host and process id. Temporary files left by a writer
+    that was killed (kill -9 skips the cleanup below) are removed here, but only those whose
+    owner is gone: a process of this host that has ended. Another run's file, on this host or
+    another, is left alone (two runs on one results folder are refused by the workflow's lock,
+    :mod:`deepself.io.lock`, before they get here).
+    """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    # Leftovers of a writer that was killed (kill -9 skips the cleanup below); one output has
-    # one writer at a time, so any other temporary file of this name is stale.
-    for stale in final.parent.glob(f".{final.name}.tmp-*"):
-        stale.unlink(missing_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    tmp = _temporary_name(final)
+    for stale in final.parent.glob(f".{glob.escape(final.name)}.tmp-*"):
+        if stale != tmp and _owner_gone(stale, final):
+            stale.unlink(missing_ok=True)
     try:
         yield tmp
         os.replace(tmp, final)
@@ -213,33 +244,88 @@ class Store:
         self.close()
 
 
-def open_store(path: str | os.PathLike) -> Store:
-    """Open a store written by :func:`create_store` for reading."""
+class CorruptStore(DeepselfError):
+    """A store file that cannot be trusted: unreadable, unfinished, or changed since it was written."""
+
+
+def _quarantine(path: Path, reason: str) -> CorruptStore:
+    """Move the untrustworthy store ``path`` aside (nothing is deleted) and return the error to raise.
+
+    Every store of a results folder is made by a stage from the data: with the file gone from its
+    name, the next run of the workflow sees it missing and rebuilds it and what was made from it.
+    """
+    aside = path.with_name(path.name + ".corrupt")
+    try:
+        os.replace(path, aside)
+    except OSError as err:
+        return CorruptStore(f"{path}: {reason}; it could not be moved aside ({err}): delete it, then run again "
+                            "to rebuild it")
+    return CorruptStore(f"{path}: {reason}; moved to {aside.name} beside it: run again (snakemake) to rebuild it "
+                        "and everything made from it")
+
+
+def open_store(path: str | os.PathLike, verify: bool = True) -> Store:
+    """Open a store written by :func:`create_store` for reading.
+
+    Parameters
+    ----------
+    path
+        The store file.
+    verify : bool, default True
+        Recompute the content fingerprint (one sequential read of every sample, about 1 GB/s
+        of SHA-256 here; see benchmarks/README.md, "Verifying stores") and compare it with the
+        one written with the store, so that a store changed on disk (a flipped byte, a chunk
+        overwritten) is found where it is read instead of giving silently different results.
+
+    Raises
+    ------
+    CorruptStore
+        When the file is not a readable HDF5 file, lacks what :func:`create_store` writes (an
+        unfinished or foreign file), or its content does not match its fingerprint. The file is
+        first moved aside to ``<name>.corrupt``, so that the workflow rebuilds it on its next run.
+    DeepselfError
+        When there is no file at ``path``.
+    """
     path = Path(path)
     if not path.exists():
         raise DeepselfError(f"{path}: no such store file")
     try:
         h5 = h5py.File(path, "r")
     except OSError as err:
-        raise DeepselfError(f"{path}: not a readable HDF5 store ({err})") from None
+        raise _quarantine(path, f"not a readable HDF5 store ({err})") from None
     # create_store writes the fingerprint last: a file without one was not finished by deepself.
     if "x" not in h5 or "id" not in h5 or "meta" not in h5.attrs or "fingerprint" not in h5.attrs:
         h5.close()
-        raise DeepselfError(f"{path}: not a deepself store (needs datasets x, id and attributes meta, fingerprint)")
-    ids = [s.decode() if isinstance(s, bytes) else str(s) for s in h5["id"][()]]
-    return Store(path, h5, ids, json.loads(h5.attrs["meta"]))
+        raise _quarantine(path, "not a deepself store (needs datasets x, id and attributes meta, fingerprint)")
+    try:
+        ids = [s.decode() if isinstance(s, bytes) else str(s) for s in h5["id"][()]]
+        store = Store(path, h5, ids, json.loads(h5.attrs["meta"]))
+        actual = _content_fingerprint(store) if verify else store.fingerprint
+    except (OSError, ValueError, KeyError) as err:  # h5py's errors on damaged chunks, bad JSON
+        h5.close()
+        raise _quarantine(path, f"not a readable deepself store ({err})") from None
+    if actual != store.fingerprint:
+        written = store.fingerprint
+        store.close()
+        raise _quarantine(path, f"its content does not match the fingerprint written with it ({written}, "
+                                f"now {actual}): the file was changed after deepself wrote it")
+    return store
+
+
+def _content_fingerprint(store: Store) -> str:
+    sample_shape = tuple(store.x.shape[1:])
+    fingerprint = _Fingerprint(store.h5.attrs["meta"], len(store.ids), sample_shape)
+    sample_bytes = 4 * int(np.prod(sample_shape, dtype=np.int64))
+    for ids, x in store.blocks(max(1, _READ_BLOCK_BYTES // max(sample_bytes, 1))):
+        fingerprint.update(ids, x)
+    return fingerprint.hexdigest()
 
 
 def fingerprint_of(path: str | os.PathLike) -> str:
     """Recompute a store's content fingerprint from its file (reads every sample once).
 
     Equals the ``fingerprint`` attribute that :func:`create_store` wrote, unless the file was
-    changed since; useful to verify a store, never needed to use one.
+    changed since (which :func:`open_store` checks by default).
     """
-    with open_store(path) as store:
-        sample_shape = tuple(store.x.shape[1:])
-        fingerprint = _Fingerprint(store.h5.attrs["meta"], len(store.ids), sample_shape)
-        sample_bytes = 4 * int(np.prod(sample_shape, dtype=np.int64))
-        for ids, x in store.blocks(max(1, _READ_BLOCK_BYTES // max(sample_bytes, 1))):
-            fingerprint.update(ids, x)
-    return fingerprint.hexdigest()
+    with open_store(path, verify=False) as store:
+        return _content_fingerprint(store)

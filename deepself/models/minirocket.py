@@ -9,9 +9,13 @@ them with aeon's ``MiniRocket`` on the fit part of a fold. Everything fitted is 
 buffers (dilations, features per dilation, channel combinations, biases), so a checkpoint
 rebuilds the model for ``predict`` and ``export`` without pickles, and :meth:`forward_features`
 computes aeon's transform in torch from those arrays (the test suite compares both on random
-data). The head is one linear layer on the 84 x (features per kernel) PPVs; the trainer fits it
-as a probe (``train_mode = "probe"``: the transform runs once per sample, then the head learns
-from the features), so MiniRocket's class probabilities fuse with the deep models'.
+data). The head (:class:`RocketHead`) is aeon's classifier: the features standardised, a ridge
+classifier with alpha chosen by leave-one-out cross-validation over ``np.logspace(-3, 3, 10)``,
+fitted on the whole training part of the fold, plus a softmax temperature fitted on the ridge's
+out-of-sample decision values, so that MiniRocket's class probabilities are calibrated and fuse
+with the deep models' (:func:`deepself.probe.fit_ridge`). The trainer fits it as a probe
+(``train_mode = "probe"``: the transform runs once per sample, then the head learns from the
+features).
 
 Signals of different lengths are zero-padded by ingest to one length (the longest, or
 ``length_s``) before they reach the model; aeon's unequal-length MiniRocket is not used.
@@ -136,12 +140,74 @@ def dilated_sums(x: torch.Tensor, schedule: list[tuple[int, int]], combination_c
         combination += n
 
 
+HEADS = ("ridge", "logistic")
+
+
+class RocketHead(nn.Module):
+    """A rocket's classifier: ``linear((x - mean) / scale) / temperature`` of the features ``x``.
+
+    ``mean`` and ``scale`` standardise the features, ``linear`` holds the ridge's (or the logistic
+    regression's) coefficients, and the temperature turns the ridge's decision values into
+    calibrated logits; all are tensors of the checkpoint, so ``predict`` and ``export`` give the
+    probabilities training wrote. Until fitted: identity scaling, temperature 1.
+    """
+
+    def __init__(self, n_features: int, n_outputs: int):
+        super().__init__()
+        self.linear = nn.Linear(n_features, n_outputs)
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+        self.register_buffer("temperature", torch.ones(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear((x - self.mean) / self.scale) / self.temperature
+
+    def reset_scaling(self) -> None:
+        """Identity scaling and temperature 1 (a head whose scaler is folded into ``linear``)."""
+        self.mean.zero_()
+        self.scale.fill_(1.0)
+        self.temperature.fill_(1.0)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Checkpoints written before the head had a scaler and a temperature (one ``nn.Linear`` named
+        ``head``) load as that linear layer with identity scaling and temperature 1."""
+        for name in ("weight", "bias"):
+            if prefix + name in state_dict and prefix + "linear." + name not in state_dict:
+                state_dict[prefix + "linear." + name] = state_dict.pop(prefix + name)
+        if prefix + "linear.weight" in state_dict:
+            for name, value in (("mean", self.mean), ("scale", self.scale), ("temperature", self.temperature)):
+                if prefix + name not in state_dict:
+                    state_dict[prefix + name] = torch.zeros_like(value) if name == "mean" else torch.ones_like(value)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
 class Rocket(nn.Module):
-    """What MiniRocket and MultiRocket share: a fitted transform (``forward_features``) and a linear
-    head that the trainer fits as a probe, and aeon's kernel and channel-combination tables."""
+    """What MiniRocket and MultiRocket share: a fitted transform (``forward_features``) and a head
+    (:class:`RocketHead`) that the trainer fits on the features, and aeon's kernel and
+    channel-combination tables."""
 
     train_mode = "probe"
     arch = "rocket"
+    label = "Rocket"
+
+    def _register_head(self, n_outputs: int, head: str) -> None:
+        """The head and how it is fitted: ``ridge`` (aeon's) or ``logistic`` (the probes' regression)."""
+        if head not in HEADS:
+            raise DeepselfError(f"model args head: {head!r} is not one of {list(HEADS)}")
+        self.head_kind = head
+        self.head = RocketHead(self.n_features, n_outputs)
+
+    def fit_head(self, embeddings: torch.Tensor, part, n_classes: int, *, balanced: bool = False,
+                 seed: int = 0) -> tuple[list, dict, np.ndarray]:
+        """Fit the head on the features ``embeddings`` of the training part ``part`` (a
+        :class:`deepself.probe.Part`): :func:`deepself.probe.fit_ridge`, or with ``head: logistic``
+        :func:`deepself.probe.fit` into its linear layer (identity scaling, temperature 1)."""
+        from deepself import probe
+
+        if self.head_kind == "logistic":
+            self.head.reset_scaling()
+            return probe.fit(self.head.linear, embeddings, part, n_classes, balanced=balanced, seed=seed)
+        return probe.fit_ridge(self.head, embeddings, part, n_classes, balanced=balanced, seed=seed)
 
     def _register_kernel_tables(self, n_combinations: int, n_chans: int) -> None:
         """The 84 kernels and the channels each (dilation, kernel) sums over, in aeon's order (float
@@ -163,8 +229,8 @@ class Rocket(nn.Module):
         """Class scores of the features (``pre_logits``: the features themselves, as timm's heads)."""
         return x if pre_logits else self.head(x)
 
-    def get_classifier(self) -> nn.Linear:
-        """The linear layer on the features, which a probe fits (a logistic regression folded into it)."""
+    def get_classifier(self) -> RocketHead:
+        """The head on the features, which the trainer fits (:meth:`fit_head`)."""
         return self.head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -184,16 +250,21 @@ class MiniRocket(Rocket):
         ``n_kernels``: 10,000 gives 9,996.
     max_dilations_per_kernel
         Most dilations per kernel (aeon's default, 32).
+    head
+        ``ridge`` (aeon's ``RidgeClassifierCV`` on standardised features, with a softmax
+        temperature) or ``logistic`` (the probes' logistic regression, C by cross-validation).
 
     Notes
     -----
     Until :meth:`fit_features` has run, the biases are zero and every kernel sees channel 0 only;
-    the trainer calls it on the fit part of the fold before anything else uses the model.
+    the trainer calls it on the training part of the fold before anything else uses the model.
     """
 
     arch = "minirocket"
+    label = "MiniRocket"
 
-    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_kernels=10_000, max_dilations_per_kernel=32):
+    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_kernels=10_000, max_dilations_per_kernel=32,
+                 head="ridge"):
         super().__init__()
         if n_times < KERNEL_LENGTH:
             raise DeepselfError(f"model arch minirocket: signals of {n_times} samples, MiniRocket's kernels "
@@ -211,13 +282,13 @@ class MiniRocket(Rocket):
         # The same as Python ints: the forward loops over them, and torch.export (ONNX) cannot read a
         # buffer's values while tracing. They follow from n_times alone; fit_features checks aeon agrees.
         self._schedule = list(zip(dilations.tolist(), per_dilation.tolist(), strict=True))
-        self.head = nn.Linear(self.n_features, n_outputs)
+        self._register_head(n_outputs, head)
 
     @torch.no_grad()
     def fit_features(self, x: np.ndarray | torch.Tensor, seed: int) -> None:
         """Fit the transform on the training signals ``x`` (N, C, T): aeon's MiniRocket, kept as buffers.
 
-        Only the fit part of a fold may be passed: the biases are quantiles of its convolutions.
+        Only the training part of a fold may be passed: the biases are quantiles of its convolutions.
 
         Parameters
         ----------

@@ -20,7 +20,8 @@ aeon, not the paper, so that the features are aeon's:
   drawn for the signal itself;
 - the LSPV is the longest run between two values below the bias (or the ends), as aeon counts it.
 
-The head is one linear layer on the features; the trainer fits it as a probe, as for MiniRocket.
+The head is MiniRocket's (:class:`deepself.models.minirocket.RocketHead`: aeon's standardised ridge
+classifier with a softmax temperature, or ``head: logistic``); the trainer fits it as a probe.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import logging
 
 import numpy as np
 import torch
-from torch import nn
 
 from deepself.errors import DeepselfError
 from deepself.models.minirocket import (KERNEL_LENGTH, KERNELS, Rocket, check_kernel_args, dilated_sums,
@@ -114,16 +114,21 @@ class MultiRocket(Rocket):
         four features; 6,250 (aeon's default) gives 49,728 features.
     max_dilations_per_kernel
         Most dilations per kernel (aeon's default, 32).
+    head
+        ``ridge`` (aeon's ``RidgeClassifierCV`` on standardised features, with a softmax
+        temperature) or ``logistic`` (the probes' logistic regression, C by cross-validation).
 
     Notes
     -----
     Until :meth:`fit_features` has run, the biases are zero and every kernel sees channel 0 only;
-    the trainer calls it on the fit part of the fold before anything else uses the model.
+    the trainer calls it on the training part of the fold before anything else uses the model.
     """
 
     arch = "multirocket"
+    label = "MultiRocket"
 
-    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_kernels=6_250, max_dilations_per_kernel=32):
+    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_kernels=6_250, max_dilations_per_kernel=32,
+                 head="ridge"):
         super().__init__()
         if n_times < KERNEL_LENGTH + 1:
             raise DeepselfError(f"model arch multirocket: signals of {n_times} samples, MultiRocket's kernels "
@@ -148,13 +153,13 @@ class MultiRocket(Rocket):
             raise DeepselfError(f"model arch multirocket: {n_chans}-channel signals of {n_times} samples give "
                                 "their difference more dilations than the signal; pad the signals by a sample")
         self._register_kernel_tables(n_combinations, n_chans)
-        self.head = nn.Linear(self.n_features, n_outputs)
+        self._register_head(n_outputs, head)
 
     @torch.no_grad()
     def fit_features(self, x: np.ndarray | torch.Tensor, seed: int) -> None:
         """Fit the transform on the training signals ``x`` (N, C, T): aeon's MultiRocket, kept as buffers.
 
-        Only the fit part of a fold may be passed: the biases are quantiles of its convolutions.
+        Only the training part of a fold may be passed: the biases are quantiles of its convolutions.
         ``seed`` is aeon's ``random_state``.
         """
         from aeon.transformations.collection.convolution_based import MultiRocket as AeonMultiRocket

@@ -21,9 +21,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-import warnings
 
-import librosa
 import numpy as np
 
 from deepself.errors import DeepselfError
@@ -106,6 +104,8 @@ def spectrogram(
     -------
     np.ndarray, float32, shape (channels, 1 + n_fft // 2, frames)
     """
+    import librosa  # in the features job only: the checks of the workflow's parsing start without it
+
     stft = librosa.stft(
         x,
         n_fft=n_fft,
@@ -210,6 +210,8 @@ def logmel(
     -------
     np.ndarray, float32, shape (channels, n_mels, frames)
     """
+    import librosa  # in the features job only: the checks of the workflow's parsing start without it
+
     if peak_normalize:
         peak = np.max(np.abs(x))
         if peak > 0:
@@ -336,10 +338,8 @@ FEATURES = {"raw": raw, "spectrogram": spectrogram, "logmel": logmel, "scalogram
 # same signal would not give the same features twice.
 _PAD_MODES = ("constant", "edge", "linear_ramp", "reflect", "symmetric")
 _CWT_METHODS = ("fft", "conv")
-_LOGMEL_LOGS = ("db", "log10_1p", "offset")
 # The parameters that only one logarithm of logmel reads.
 _LOGMEL_LOG_PARAMS = {"db": ("ref", "amin", "top_db"), "log10_1p": ("log_gain",), "offset": ("log_offset",)}
-_WINDOW_AT = ("centre", "start")
 
 
 def _defaults(kind: str) -> dict:
@@ -352,27 +352,42 @@ def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _check_int(p: dict, name: str, key: str, minimum: int) -> None:
-    value = p[name]
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise DeepselfError(f"{key}.{name}: {value!r} is not an integer >= {minimum}")
-    p[name] = int(value)
+def _plain(value):
+    """numpy scalars and arrays as the Python numbers and lists that a config (and the schema) has."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value.item() if isinstance(value, np.generic) else value
 
 
-def _check_number(p: dict, name: str, key: str, *, positive: bool = False, allow_none: bool = False) -> None:
-    value = p[name]
-    if value is None and allow_none:
-        return
-    if not _is_number(value) or (positive and value <= 0) or value < 0:
-        kind = "a positive number" if positive else "a number >= 0"
-        raise DeepselfError(f"{key}.{name}: {value!r} is not {kind}" + (" or null" if allow_none else ""))
-    p[name] = float(value)
+def _check_schema(kind: str, p: dict, key: str) -> None:
+    """Check the parameters the config schema describes against it, and give them its types.
+
+    The schema (``features.<name>`` of ``config.schema.yaml``) is the one description of types,
+    ranges and names (windows, wavelets); integers become ``int``, numbers ``float``, so that the
+    parameters are stored the same however they were given. A parametrised window (a tuple such
+    as ``("kaiser", 8.0)``, which only the Python API takes) is checked by scipy in :func:`_check_stft`.
+    """
+    from deepself.config import check_feature_schema, feature_schema
+
+    described = feature_schema(kind)
+    check_feature_schema(kind, {k: v for k, v in p.items() if k in described and not _is_window_tuple(k, v)}, key)
+    for name, schema in described.items():
+        value = p.get(name)
+        types = schema.get("type", ())
+        types = [types] if isinstance(types, str) else types
+        if isinstance(value, bool) or not isinstance(value, (numbers.Real, list)):
+            continue
+        if isinstance(value, list):
+            if schema.get("items", {}).get("type") == "number":
+                p[name] = [float(v) for v in value]
+            continue
+        if not math.isfinite(value):
+            raise DeepselfError(f"{key}.{name}: {value!r} is not a finite number")
+        p[name] = int(value) if "integer" in types else float(value) if "number" in types else value
 
 
-def _check_bool(p: dict, name: str, key: str) -> None:
-    if not isinstance(p[name], (bool, np.bool_)):
-        raise DeepselfError(f"{key}.{name}: {p[name]!r} is not true or false")
-    p[name] = bool(p[name])
+def _is_window_tuple(name: str, value) -> bool:
+    return name == "window" and isinstance(value, (list, tuple))
 
 
 def _check_choice(p: dict, name: str, key: str, choices) -> None:
@@ -380,58 +395,51 @@ def _check_choice(p: dict, name: str, key: str, choices) -> None:
         raise DeepselfError(f"{key}.{name}: {p[name]!r} is not one of {', '.join(map(str, choices))}")
 
 
-def _check_frequency_range(p: dict, key: str, sample_rate: float, fmin_may_be_zero: bool) -> None:
-    """fmin and fmax (both resolved) must satisfy 0 <= fmin < fmax <= Nyquist."""
+def _check_frequency_range(p: dict, key: str, sample_rate: float) -> None:
+    """fmin and fmax (both resolved) must satisfy fmin < fmax <= Nyquist."""
     nyquist = sample_rate / 2
     if p["fmax"] > nyquist:
         raise DeepselfError(f"{key}.fmax: {p['fmax']:g} Hz is above the Nyquist frequency {nyquist:g} Hz")
-    if p["fmin"] <= 0 and not fmin_may_be_zero:
-        raise DeepselfError(f"{key}.fmin: {p['fmin']:g} Hz is not a positive frequency")
     if p["fmin"] >= p["fmax"]:
         raise DeepselfError(f"{key}.fmin: {p['fmin']:g} Hz is not below fmax {p['fmax']:g} Hz")
 
 
 def _check_stft(p: dict, key: str, n_samples: int) -> None:
-    _check_int(p, "n_fft", key, 1)
     if p["n_fft"] > n_samples:
         raise DeepselfError(f"{key}.n_fft: {p['n_fft']} is longer than the signal ({n_samples} samples)")
     if p["win_length"] is None:
         p["win_length"] = p["n_fft"]
-    _check_int(p, "win_length", key, 1)
     if p["win_length"] > p["n_fft"]:
         raise DeepselfError(f"{key}.win_length: {p['win_length']} is longer than n_fft {p['n_fft']}")
     if p["hop_length"] is None:
         p["hop_length"] = p["win_length"] // 4
         if p["hop_length"] < 1:
             raise DeepselfError(f"{key}.hop_length: the default win_length // 4 is 0; give hop_length")
-    _check_int(p, "hop_length", key, 1)
-    # A config file gives a parametrised window (("kaiser", 8.0)) as a list; scipy wants a tuple.
-    window = p["window"]
-    if isinstance(window, (list, tuple)) and window and isinstance(window[0], str):
-        window = p["window"] = tuple(window)
-    if not isinstance(window, (str, tuple)):
+    if _is_window_tuple("window", p["window"]):
+        _check_window_tuple(p, key)
+    _check_choice(p, "pad_mode", key, _PAD_MODES)
+
+
+def _check_window_tuple(p: dict, key: str) -> None:
+    """A parametrised window, ``(name, parameters...)`` (a list once stored as JSON), as scipy takes it."""
+    window = p["window"] = tuple(p["window"])
+    if not (window and isinstance(window[0], str)):
         raise DeepselfError(f"{key}.window: {window!r} is not a window name such as 'hann'")
+    import librosa  # only a window the config cannot give needs it
+
     try:
         librosa.filters.get_window(window, p["win_length"])
     except (ValueError, TypeError, librosa.ParameterError) as error:
         raise DeepselfError(f"{key}.window: {window!r} is not a window scipy knows ({error})") from None
-    _check_bool(p, "center", key)
-    _check_choice(p, "pad_mode", key, _PAD_MODES)
-    _check_number(p, "power", key, positive=True)
 
 
 def _check_db(p: dict, key: str) -> None:
-    if p["ref"] != "max":
-        if not (_is_number(p["ref"]) and p["ref"] > 0):
-            raise DeepselfError(f"{key}.ref: {p['ref']!r} is not a positive number or 'max'")
-        p["ref"] = float(p["ref"])
-    _check_number(p, "amin", key, positive=True)
-    _check_number(p, "top_db", key, allow_none=True)
+    if p["ref"] != "max" and not (_is_number(p["ref"]) and p["ref"] > 0):
+        raise DeepselfError(f"{key}.ref: {p['ref']!r} is not a positive number or 'max'")
 
 
 def _check_spectrogram(p: dict, given: dict, key: str, sample_rate: float, n_samples: int) -> None:
     _check_stft(p, key, n_samples)
-    _check_bool(p, "log", key)
     if p["log"] and p["power"] not in (1.0, 2.0):
         raise DeepselfError(
             f"{key}.power: {p['power']:g} cannot be converted to dB; use 1 (amplitude) or 2 (power), "
@@ -442,31 +450,18 @@ def _check_spectrogram(p: dict, given: dict, key: str, sample_rate: float, n_sam
 
 def _check_logmel(p: dict, given: dict, key: str, sample_rate: float, n_samples: int) -> None:
     _check_stft(p, key, n_samples)
-    _check_int(p, "n_mels", key, 1)
-    _check_number(p, "fmin", key)
     if p["fmax"] is None:
         p["fmax"] = sample_rate / 2
-    _check_number(p, "fmax", key, positive=True)
-    _check_frequency_range(p, key, sample_rate, fmin_may_be_zero=True)
-    _check_bool(p, "htk", key)
+    _check_frequency_range(p, key, sample_rate)
     norm = p["norm"]
-    is_p_norm = isinstance(norm, numbers.Real) and not isinstance(norm, bool) and norm > 0
-    if not (norm is None or norm == "slaney" or is_p_norm):
+    if not (norm is None or norm == "slaney" or (_is_number(norm) and norm > 0)):
         raise DeepselfError(
             f"{key}.norm: {norm!r} is not 'slaney', a positive number (each filter to unit p-norm) or null"
         )
-    if is_p_norm:
-        p["norm"] = float(norm)
-    _check_bool(p, "peak_normalize", key)
-    _check_choice(p, "log", key, _LOGMEL_LOGS)
-    _check_number(p, "log_gain", key, positive=True)
-    _check_number(p, "log_offset", key, positive=True)
-    _check_choice(p, "window_at", key, _WINDOW_AT)
     if p["window_at"] == "start" and p["center"]:
         raise DeepselfError(f"{key}.window_at: start frames as tf.signal.stft does, which does not centre; "
                             f"set center: false")
     _check_db(p, key)
-    _check_number(p, "scale", key, positive=True)
     # A validated config carries every key (the schema fills defaults), so only a value other
     # than the default can tell that the user set a parameter the chosen logarithm ignores.
     defaults = _defaults("logmel")
@@ -477,34 +472,95 @@ def _check_logmel(p: dict, given: dict, key: str, sample_rate: float, n_samples:
                     f"{key}.{name}: set to {given[name]!r}, but {name} applies only with log: {other}, "
                     f"not with log: {p['log']}; leave it out"
                 )
+    _check_mel_filters(p, key, sample_rate)
 
 
-def _check_wavelet(p: dict, key: str) -> None:
-    import pywt  # only scalograms need it: other jobs start without it
-
-    wavelet = p["wavelet"]
-    if isinstance(wavelet, str):
-        try:
-            with warnings.catch_warnings():
-                # A parametrised family named without parameters ("cmor") works, with a warning.
-                warnings.simplefilter("ignore")
-                pywt.ContinuousWavelet(wavelet)
-            return
-        except ValueError:
-            pass
+def _check_mel_filters(p: dict, key: str, sample_rate: float) -> None:
+    """Refuse Mel bands that no FFT bin falls in (librosa only warns "Empty filters"), naming the most that work."""
+    mels = (sample_rate, p["n_fft"], p["fmin"], p["fmax"], p["htk"], p["norm"])
+    empty = empty_mel_filters(*mels[:2], p["n_mels"], *mels[2:])
+    if not len(empty):
+        return
+    most = most_mel_filters(*mels, below=p["n_mels"])
+    fix = (f"set n_mels to at most {most}, or raise n_fft" if most else
+           "raise n_fft or widen fmin..fmax: not even one band works")
     raise DeepselfError(
-        f"{key}.wavelet: {wavelet!r} is not a continuous wavelet; known: "
-        f"{', '.join(pywt.wavelist(kind='continuous'))} "
-        "(cmor, fbsp and shan take parameters in the name, e.g. cmor1.5-1.0)"
+        f"{key}.n_mels: {p['n_mels']} Mel bands from {p['fmin']:g} to {p['fmax']:g} Hz leave {len(empty)} of them "
+        f"empty (no FFT bin falls inside; n_fft {p['n_fft']} at {sample_rate:g} Hz puts bins "
+        f"{sample_rate / p['n_fft']:g} Hz apart): {fix}"
     )
+
+
+def _hz_to_mel(hz: np.ndarray, htk: bool) -> np.ndarray:
+    """librosa.hz_to_mel: HTK's ``2595 log10(1 + f / 700)``, or Slaney's (linear below 1 kHz, log above)."""
+    hz = np.asarray(hz, dtype=np.float64)
+    if htk:
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
+    mels = hz / (200.0 / 3)
+    log_part = hz >= 1000.0
+    mels[log_part] = 15.0 + np.log(hz[log_part] / 1000.0) / (np.log(6.4) / 27.0)
+    return mels
+
+
+def _mel_to_hz(mels: np.ndarray, htk: bool) -> np.ndarray:
+    """librosa.mel_to_hz, the inverse of :func:`_hz_to_mel`."""
+    mels = np.asarray(mels, dtype=np.float64)
+    if htk:
+        return 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
+    hz = mels * (200.0 / 3)
+    log_part = mels >= 15.0
+    hz[log_part] = 1000.0 * np.exp(np.log(6.4) / 27.0 * (mels[log_part] - 15.0))
+    return hz
+
+
+def empty_mel_filters(sample_rate: float, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool = False,
+                      norm="slaney") -> np.ndarray:
+    """The Mel filters that :func:`librosa.filters.mel` leaves empty (its "Empty filters" warning), by numpy alone.
+
+    The filters are built as librosa builds them (triangles between Mel-spaced edges, over the
+    FFT bins ``k * sample_rate / n_fft``, float32, Slaney's scaling), so that a config can be
+    checked while the workflow is parsed, without importing librosa.
+
+    Returns
+    -------
+    np.ndarray of int
+        Indices of the empty filters; a filter whose lower edge is 0 Hz does not count (librosa's rule).
+    """
+    bins = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(np.array([fmin]), htk)[0], _hz_to_mel(np.array([fmax]), htk)[0],
+                                   n_mels + 2), htk)
+    widths = np.diff(edges)
+    ramps = np.subtract.outer(edges, bins)
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper)).astype(np.float32)
+    if isinstance(norm, str) and norm == "slaney":
+        weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return np.flatnonzero(~((edges[:-2] == 0) | (weights.max(axis=1) > 0)))
+
+
+def most_mel_filters(sample_rate: float, n_fft: int, fmin: float, fmax: float, htk: bool = False, norm="slaney",
+                     below: int = 1024) -> int:
+    """The largest number of Mel bands under ``below`` that :func:`empty_mel_filters` leaves none of empty; 0 if none.
+
+    Bisection (more bands are narrower, so emptier), then a step down for the rare count where
+    the bins' grid breaks that order.
+    """
+    def full(n: int) -> bool:
+        return not len(empty_mel_filters(sample_rate, n_fft, n, fmin, fmax, htk, norm))
+
+    low, high = 0, below  # full(low) holds (0 bands: trivially), full(high) does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if full(middle) else (low, middle)
+    while low and not full(low):
+        low -= 1
+    return low
 
 
 def _check_scalogram(p: dict, given: dict, key: str, sample_rate: float, n_samples: int) -> None:
     import pywt  # only scalograms need it: other jobs start without it
 
-    _check_wavelet(p, key)
-    _check_int(p, "hop", key, 1)
-    _check_bool(p, "log", key)
     _check_choice(p, "method", key, _CWT_METHODS)
     nyquist = sample_rate / 2
     if p["scales"] is not None:
@@ -537,20 +593,17 @@ def _check_scalogram(p: dict, given: dict, key: str, sample_rate: float, n_sampl
                 )
         p.update(resolved, scales=scales.tolist())
         return
-    _check_int(p, "n_scales", key, 1)
     if p["fmax"] is None:
         p["fmax"] = sample_rate / 4
-    _check_number(p, "fmax", key, positive=True)
     fmin_is_default = p["fmin"] is None
     if fmin_is_default:
         p["fmin"] = _default_fmin(sample_rate, n_samples)
-    _check_number(p, "fmin", key, positive=True)
     if fmin_is_default and p["fmax"] <= nyquist and p["fmin"] >= p["fmax"]:
         raise DeepselfError(
             f"{key}.fmin: the default {p['fmin']:g} Hz (4 periods in {n_samples} samples) is not "
             f"below fmax {p['fmax']:g} Hz; the signal is too short for it, give fmin"
         )
-    _check_frequency_range(p, key, sample_rate, fmin_may_be_zero=False)
+    _check_frequency_range(p, key, sample_rate)
     p["scales"] = _scales_for(p["wavelet"], sample_rate, p["n_scales"], p["fmin"], p["fmax"]).tolist()
 
 
@@ -564,6 +617,12 @@ _CHECKS = {
 
 def check_params(kind: str, params: dict | None, sample_rate: float, n_samples: int, key: str) -> dict:
     """Check a feature's parameters against the signal, before any work, and complete them.
+
+    Types, ranges and names (windows, wavelets) are checked against the config schema, the one
+    description of them (:func:`deepself.config.check_feature_schema`); what depends on the
+    signal (its rate and length) or on several parameters together is checked here. Neither
+    imports librosa, scipy or torch (a parametrised window, which no config can give, excepted):
+    the workflow runs this while it is parsed.
 
     Parameters
     ----------
@@ -590,18 +649,19 @@ def check_params(kind: str, params: dict | None, sample_rate: float, n_samples: 
     ------
     DeepselfError
         If ``kind`` is unknown, a parameter is unknown, or a value cannot work for this signal
-        (e.g. ``n_fft`` longer than the signal, ``fmax`` above Nyquist, ``fmin >= fmax``, an
-        unknown wavelet, non-positive scales).
+        (e.g. ``n_fft`` longer than the signal, ``fmax`` above Nyquist, ``fmin >= fmax``, more
+        Mel bands than the FFT bins can fill, an unknown wavelet, non-positive scales).
     """
     if kind not in FEATURES:
         raise DeepselfError(f"{key}: unknown feature {kind!r}; known features: {', '.join(FEATURES)}")
-    given = dict(params or {})
+    given = {name: _plain(value) for name, value in (params or {}).items()}
     defaults = _defaults(kind)
     unknown = sorted(set(given) - set(defaults))
     if unknown:
         allowed = ", ".join(defaults) or "none"
         raise DeepselfError(f"{key}.{unknown[0]}: not a parameter of {kind}; its parameters are: {allowed}")
     p = {**defaults, **given}
+    _check_schema(kind, p, key)
     _CHECKS[kind](p, given, key, sample_rate, n_samples)
     return p
 

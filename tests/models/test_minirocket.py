@@ -64,7 +64,7 @@ def test_fitted_state_is_tensors_that_rebuild_the_same_model(signals):
     buffer.seek(0)
     state = torch.load(buffer, weights_only=True)  # no pickled objects: tensors only
     assert {"biases", "dilations", "n_features_per_dilation", "combination_channels", "combination_sizes",
-            "kernels", "head.weight", "head.bias"} == set(state)
+            "kernels", "head.linear.weight", "head.linear.bias", "head.mean", "head.scale", "head.temperature"} == set(state)
     rebuilt = create_model("minirocket", n_chans=3, n_freqs=None, n_times=80, n_outputs=4, n_kernels=252).eval()
     rebuilt.load_state_dict(state)
     signals = torch.from_numpy(x)
@@ -79,3 +79,26 @@ def test_too_short_signals_and_too_few_kernels_are_refused():
         create_model("minirocket", n_chans=1, n_freqs=None, n_times=8, n_outputs=2)
     with pytest.raises(DeepselfError, match="n_kernels"):
         create_model("minirocket", n_chans=1, n_freqs=None, n_times=64, n_outputs=2, n_kernels=50)
+
+
+def test_the_head_standardises_scores_and_tempers_and_old_checkpoints_still_load(signals):
+    """``head(x) = linear((x - mean) / scale) / temperature``; a checkpoint of a one-layer head (before the
+    scaler and temperature) loads as that layer with identity scaling and temperature 1."""
+    model = create_model("minirocket", n_chans=1, n_freqs=None, n_times=60, n_outputs=3, n_kernels=84).eval()
+    model.fit_features(signals(6, 1, 60), seed=0)
+    with torch.no_grad():
+        model.head.mean.uniform_(0, 1)
+        model.head.scale.uniform_(0.5, 2)
+        model.head.temperature.fill_(0.25)
+    x = torch.from_numpy(signals(4, 1, 60, seed=1))
+    features = model.forward_features(x)
+    expected = model.head.linear((features - model.head.mean) / model.head.scale) * 4
+    torch.testing.assert_close(model(x), expected)
+    old = {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}
+    old.update({"head.weight": model.head.linear.weight.detach(), "head.bias": model.head.linear.bias.detach()})
+    rebuilt = create_model("minirocket", n_chans=1, n_freqs=None, n_times=60, n_outputs=3, n_kernels=84).eval()
+    rebuilt.load_state_dict(old)
+    torch.testing.assert_close(rebuilt(x), model.head.linear(features))
+    assert float(rebuilt.head.temperature) == 1.0
+    with pytest.raises(DeepselfError, match="model args head"):
+        create_model("minirocket", n_chans=1, n_freqs=None, n_times=60, n_outputs=3, head="svm")

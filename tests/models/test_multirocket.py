@@ -67,8 +67,8 @@ def test_fitted_state_is_tensors_that_rebuild_the_same_model(signals):
     buffer.seek(0)
     state = torch.load(buffer, weights_only=True)  # no pickled objects: tensors only
     assert {"dilations", "n_features_per_dilation", "biases", "diff_dilations", "diff_n_features_per_dilation",
-            "diff_biases", "kernels", "combination_channels", "combination_sizes", "head.weight",
-            "head.bias"} == set(state)
+            "diff_biases", "kernels", "combination_channels", "combination_sizes", "head.linear.weight",
+            "head.linear.bias", "head.mean", "head.scale", "head.temperature"} == set(state)
     rebuilt = create_model("multirocket", n_chans=2, n_freqs=None, n_times=90, n_outputs=4, n_kernels=252).eval()
     rebuilt.load_state_dict(state)
     signals = torch.from_numpy(x)

@@ -156,6 +156,42 @@ def test_an_edited_or_replaced_file_reruns_ingest_and_what_follows(spaced_run):
     assert "Nothing to be done" in snakemake(workdir, config, "-n", FEATURES).stdout
 
 
+def test_touching_every_data_file_reruns_nothing(spaced_run):
+    """Ingest follows the files' content (a SHA-256 per file, cached by stat), not their times."""
+    workdir, config, result = spaced_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    for clip in (workdir / "my data").glob("*.wav"):
+        clip.touch()
+    dry = snakemake(workdir, config, "-n", FEATURES)
+    assert "Nothing to be done" in dry.stdout, dry.stdout[-3000:]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "overwrite a sample"])
+def test_a_damaged_store_is_found_and_rebuilt_in_two_runs(spaced_run, damage):
+    """The stage reading a damaged store moves it aside and stops; the next run rebuilds it and what follows."""
+    workdir, config, result = spaced_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    raw = workdir / "my results" / "q" / "raw" / "main.h5"
+    with open_store(workdir / FEATURES) as store:
+        expected = store.read()
+    if damage == "truncate":
+        os.truncate(raw, raw.stat().st_size // 2)
+    else:
+        import h5py
+
+        with h5py.File(raw, "r+") as h5:  # one sample's chunk, the fingerprint attribute untouched
+            h5["x"][2] = h5["x"][2] * 0.5
+    first = snakemake(workdir, config, FEATURES)
+    assert first.returncode != 0
+    assert "main.h5" in first.stderr and "moved to main.h5.corrupt" in first.stderr, first.stderr[-3000:]
+    second = snakemake(workdir, config, FEATURES)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert re.search(r"rule ingest:", second.stdout + second.stderr)
+    with open_store(workdir / FEATURES) as store:
+        np.testing.assert_array_equal(store.read(), expected)  # rebuilt from the data, as before
+    assert "Nothing to be done" in snakemake(workdir, config, "-n", FEATURES).stdout
+
+
 def test_a_fold_name_that_cannot_be_a_file_name_is_named(tmp_path):
     rows = [dict(row, fold="a/b" if i % 2 else "c") for i, row in enumerate(ROWS)]
     config = sheet_config(tmp_path, rows, cv={"folds": "from_sheet"})
@@ -302,6 +338,12 @@ def test_dev_fraction_zero_is_valid_and_needs_no_dev_split(tmp_path):
         validate_config({"experiment": "z", "data": {"adapter": "digits"}, "cv": {"dev_fraction": 0},
                          "features": {"f": {"kind": "image"}}, "fusions": {"w": {"models": ["m", "n"],
                                                                                  "method": "weighted"}},
+                         "models": {"m": {"arch": "fnn", "feature": "f"}, "n": {"arch": "fnn", "feature": "f"}}})
+    with pytest.raises(DeepselfError, match="fusions.s.method: select learns its weights from the development "
+                                            "predictions, and cv.dev_fraction is 0"):
+        validate_config({"experiment": "z", "data": {"adapter": "digits"}, "cv": {"dev_fraction": 0},
+                         "features": {"f": {"kind": "image"}}, "fusions": {"s": {"models": ["m", "n"],
+                                                                                 "method": "select"}},
                          "models": {"m": {"arch": "fnn", "feature": "f"}, "n": {"arch": "fnn", "feature": "f"}}})
 
 

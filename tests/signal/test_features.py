@@ -337,7 +337,7 @@ def test_resolved_params_are_complete_and_recompute_the_same_map(audio, kind, pa
 BAD_PARAMS = [
     ("spectrogram", {"nfft": 256}, "nfft"),
     ("spectrogram", {"n_fft": 8000}, "n_fft"),
-    ("spectrogram", {"n_fft": 512.0}, "n_fft"),
+    ("spectrogram", {"n_fft": 512.5}, "n_fft"),  # 512.0 is an integer, as in the schema (JSON)
     ("spectrogram", {"n_fft": 256, "win_length": 512}, "win_length"),
     ("spectrogram", {"hop_length": 0}, "hop_length"),
     ("spectrogram", {"n_fft": 2}, "hop_length"),
@@ -392,7 +392,7 @@ BAD_PARAMS = [
 
 @pytest.mark.parametrize("kind, params, name", BAD_PARAMS)
 def test_bad_parameter_names_its_key(audio, kind, params, name):
-    pattern = "^" + re.escape(f"{KEY}.{name}:")
+    pattern = "^" + re.escape(f"{KEY}.{name}") + r"(\.\d+)?:"  # a list's item (scales.0) is named by the schema
     with pytest.raises(DeepselfError, match=pattern):
         check_params(kind, params, SAMPLE_RATE, N_SAMPLES, KEY)
     with pytest.raises(DeepselfError, match=pattern):
@@ -402,13 +402,13 @@ def test_bad_parameter_names_its_key(audio, kind, params, name):
 def test_messages_say_what_is_wrong():
     with pytest.raises(DeepselfError, match="9000 Hz is above the Nyquist frequency 8000 Hz"):
         check_params("logmel", {"fmax": 9000}, SAMPLE_RATE, N_SAMPLES, KEY)
-    with pytest.raises(DeepselfError, match="known: .*morl"):
+    with pytest.raises(DeepselfError, match="'db4' is not one of .*'morl'"):
         check_params("scalogram", {"wavelet": "db4"}, SAMPLE_RATE, N_SAMPLES, KEY)
     with pytest.raises(DeepselfError, match="longer than the signal \\(4000 samples\\)"):
         check_params("spectrogram", {"n_fft": 8000}, SAMPLE_RATE, N_SAMPLES, KEY)
-    with pytest.raises(DeepselfError, match="'ln' is not one of db, log10_1p"):
+    with pytest.raises(DeepselfError, match=re.escape("'ln' is not one of ['db', 'log10_1p', 'offset']")):
         check_params("logmel", {"log": "ln"}, SAMPLE_RATE, N_SAMPLES, KEY)
-    with pytest.raises(DeepselfError, match="0 is not a positive number"):
+    with pytest.raises(DeepselfError, match="log_gain: 0 is less than or equal to the minimum of 0"):
         check_params("logmel", {"log": "log10_1p", "log_gain": 0}, SAMPLE_RATE, N_SAMPLES, KEY)
     with pytest.raises(DeepselfError, match="'foo' is not 'slaney', a positive number .* or null"):
         check_params("logmel", {"norm": "foo"}, SAMPLE_RATE, N_SAMPLES, KEY)

@@ -123,6 +123,45 @@ def test_changing_a_feature_reruns_its_models_not_ingest(tiny_run, tmp_path):
     assert counts == {"features": 1, "train": 3, "fuse": 3, "report": 1, "all": 1}
 
 
+def _copy_of_run(tiny_run, tmp_path):
+    workdir, config = tiny_run
+    copy = tmp_path / "copy"
+    shutil.copytree(workdir, copy, symlinks=True)  # times kept: Snakemake sees the same finished run
+    return copy, copy / config.name
+
+
+def test_a_missing_checkpoint_is_made_again(tiny_run, tmp_path):
+    """predict and export read checkpoint.pt: a run brings back any missing output, not only the report's inputs."""
+    workdir, config = _copy_of_run(tiny_run, tmp_path)
+    (workdir / "results" / "tiny" / "models" / "cnn" / "fold1" / "checkpoint.pt").unlink()
+    result = snakemake(workdir, "-n", config=config)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout + result.stderr
+    assert "Nothing to be done" not in out
+    assert job_counts(out)["train"] == 1 and "models/cnn/fold1/checkpoint.pt" in out
+
+
+def test_a_second_run_on_the_same_results_is_refused(tiny_run, tmp_path):
+    """Another run writing the results (a live process, as its lock names it) stops this one before any job."""
+    import socket
+
+    workdir, config = _copy_of_run(tiny_run, tmp_path)
+    (workdir / "results" / "tiny" / "models" / "fnn" / "fold2" / "history.csv").unlink()  # a job to run
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        lock = workdir / "results" / "tiny" / ".deepself.lock"
+        lock.write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
+        assert snakemake(workdir, "-n", config=config).returncode == 0  # a dry run writes nothing: no lock
+        result = snakemake(workdir, config=config)
+        assert result.returncode != 0
+        assert f"another deepself run (process {holder.pid} on this host)" in result.stderr, result.stderr[-2000:]
+        assert not (workdir / "results" / "tiny" / "models" / "fnn" / "fold2" / "history.csv").exists()
+        assert lock.exists()  # not ours to remove
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_html_report(tiny_run):
     workdir, config = tiny_run
     result = snakemake(workdir, "--report", str(workdir / "report.html"), config=config)

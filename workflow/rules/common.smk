@@ -1,3 +1,4 @@
+import atexit
 import json
 import os
 import re
@@ -7,6 +8,8 @@ from snakemake.exceptions import WorkflowError
 
 from deepself.config import training_folds_per_job, training_gpu_units, validate_config
 from deepself.errors import DeepselfError
+from deepself.io.filehash import cache_path
+from deepself.io.lock import RunLock
 from deepself.io.sheet import preflight
 
 envvars:
@@ -19,14 +22,37 @@ os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.enviro
 
 try:
     C = validate_config(config)
-    # The samples are checked before any job, and their files' sizes and times are read (see
+    # The samples are checked before any job, and their files' contents hashed (cached by stat, see
     # deepself.io.sheet.preflight): ingest reruns when one of them changes.
-    PLAN = preflight(C["data"], C["cv"])
+    PLAN = preflight(C["data"], C["cv"], hash_cache=cache_path(C["results"]))
     FOLDS = PLAN.folds
 except DeepselfError as err:
     raise WorkflowError(f"deepself: error: {err}") from None
 
 R = f"{C['results']}/{C['experiment']}"
+
+# One run at a time writes into R: Snakemake's own lock covers only its working directory, so two
+# runs with different --directory would overwrite each other's files (deepself.io.lock). Taken
+# when jobs are about to start (not for a dry run), freed when the run ends, however it ends.
+LOCK = RunLock(R)
+
+
+onstart:
+    try:
+        LOCK.acquire()
+    except DeepselfError as err:
+        raise WorkflowError(f"deepself: error: {err}") from None
+    atexit.register(LOCK.release)
+
+
+onsuccess:
+    LOCK.release()
+
+
+onerror:
+    LOCK.release()
+
+
 MODALITIES = list(C["data"]["modalities"])
 MAPS = [f for f, spec in C["features"].items() if spec["kind"] not in ("raw", "image")]
 MODELS = list(C["models"])
@@ -135,5 +161,14 @@ def report_systems():
     return systems
 
 
+def model_outputs(model):
+    """Every file a model's training writes: predict and export need the checkpoints, fusions the rest."""
+    names = ["predictions.csv", "summary.json", "history.csv", "checkpoint.pt"]
+    return [f"{R}/models/{model}/fold{f}/{n}" for f in FOLDS for n in names]
+
+
 def get_final_output():
-    return report_files()
+    # Every output of the DAG that a later command reads, not only the report's inputs: Snakemake
+    # remakes a missing file only when something asks for it, and a report that is up to date asks
+    # for nothing (a deleted checkpoint.pt, or the outputs of a job that failed, would stay missing).
+    return report_files() + [p for m in MODELS for p in model_outputs(m)] + [p for s in FUSIONS for p in predictions(s)]

@@ -1,22 +1,37 @@
+def _fusion_files(fusion, fold, name):
+    return [f"{R}/models/{m}/fold{fold}/{name}" for m in C["fusions"][fusion]["models"]]
+
+
+def _fuse_options(fusion):
+    spec = C["fusions"][fusion]
+    options = f" --top {spec['top']}" if spec.get("top") else ""
+    if spec["method"] == "select":
+        options += f" --rounds {spec['rounds']}"
+    return options
+
+
 rule fuse:
     input:
-        predictions=lambda w: [
-            f"{R}/models/{m}/fold{w.fold}/predictions.csv"
-            for m in C["fusions"][w.fusion]["models"]
-        ],
-        summaries=lambda w: [
-            f"{R}/models/{m}/fold{w.fold}/summary.json"
-            for m in C["fusions"][w.fusion]["models"]
-        ],
+        predictions=lambda w: _fusion_files(w.fusion, w.fold, "predictions.csv"),
+        summaries=lambda w: _fusion_files(w.fusion, w.fold, "summary.json"),
+        # method select learns its weights on the models' development predictions, never the held-out labels
+        dev_predictions=lambda w: (
+            _fusion_files(w.fusion, w.fold, "dev_predictions.csv")
+            if C["fusions"][w.fusion]["method"] == "select"
+            else []
+        ),
     output:
-        f"{R}/fusions/{{fusion}}/fold{{fold}}/predictions.csv",
+        predictions=f"{R}/fusions/{{fusion}}/fold{{fold}}/predictions.csv",
+        # each model's weight in this fold: `deepself predict --fusion` applies the same ones
+        weights=f"{R}/fusions/{{fusion}}/fold{{fold}}/weights.json",
     params:
         method=lambda w: C["fusions"][w.fusion]["method"],
-        top=lambda w: (f" --top {C['fusions'][w.fusion]['top']}" if C["fusions"][w.fusion].get("top") else ""),
+        options=lambda w: _fuse_options(w.fusion),
+        dev=lambda w: " --dev-predictions " if C["fusions"][w.fusion]["method"] == "select" else "",
     conda:
         "../../environment.yml"
     log:
         f"{R}/logs/fuse/{{fusion}}/fold{{fold}}.log",
     shell:
         "deepself --log {log:q} fuse --predictions {input.predictions:q} --summaries {input.summaries:q}"
-        " --method {params.method:q}{params.top} --out {output:q}"
+        " --method {params.method:q}{params.options}{params.dev}{input.dev_predictions:q} --out {output.predictions:q}"

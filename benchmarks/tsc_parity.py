@@ -1,0 +1,182 @@
+"""deepself on five time-series sets against aeon's own rockets, as a new user would run both.
+
+For each of five development sets that ship inside the aeon wheel (ArrowHead, OSULeaf,
+ItalyPowerDemand, PickupGestureWiimoteZ, BasicMotions), on its official train/test split:
+
+1. writes the recordings as a user would: one ``.npy`` (time, channels) per recording and a sample
+   sheet with ``fold`` = train or test (unequal lengths, PickupGestureWiimoteZ's, stay unequal:
+   deepself zero-pads them to the longest, and so does the aeon side here);
+2. writes a config (``cv.folds: from_sheet``, ``cv.test_folds: [test]``: train on train, score
+   test; the development split of the train part chooses what it chooses) with ``minirocket``,
+   ``multirocket``, one neural model of the README (``cnn1d``) and a ``select`` fusion of them, and
+   runs ``snakemake --cores 2`` on it in a fresh process (``--systems`` changes the models);
+3. runs aeon's ``MiniRocketClassifier`` and ``MultiRocketClassifier`` (random_state 0: standardised
+   features, ``RidgeClassifierCV(np.logspace(-3, 3, 10))``) in a fresh ``python`` process on the same
+   arrays.
+
+It prints per set every deepself system's UAR on the test split, aeon's two UARs, the share of test
+recordings where deepself's rocket gives aeon's label, the wall time of each rocket's training job
+against aeon's fit + predict, and the whole workflow's time; then the means over the sets. These
+are development sets: nothing here is a held-out fold of a shipped experiment.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/tsc_parity.py [--sets OSULeaf ...] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SETS = ["ArrowHead", "OSULeaf", "ItalyPowerDemand", "PickupGestureWiimoteZ", "BasicMotions"]
+NEURAL = {"cnn1d": {"arch": "cnn1d", "feature": "raw", "args": {"channels": [32, 64, 128], "kernel": 7,
+                                                                   "padding": 3}, "train": {"epochs": 60}}}
+
+AEON_SCRIPT = r"""
+import json, sys, time
+import numpy as np
+from sklearn.metrics import balanced_accuracy_score
+from aeon.classification.convolution_based import MiniRocketClassifier, MultiRocketClassifier
+d = np.load(sys.argv[1], allow_pickle=False)
+out = {}
+for name, cls in [("minirocket", MiniRocketClassifier), ("multirocket", MultiRocketClassifier)]:
+    start = time.perf_counter()
+    clf = cls(random_state=0).fit(d["x_train"], d["y_train"])
+    pred = clf.predict(d["x_test"])
+    out[name] = {"seconds": time.perf_counter() - start, "uar": balanced_accuracy_score(d["y_test"], pred),
+                 "pred": [str(p) for p in pred]}
+json.dump(out, open(sys.argv[2], "w"))
+"""
+
+
+def load(name: str):
+    from aeon.datasets import load_classification
+
+    parts = {}
+    for split in ("train", "test"):
+        x, y = load_classification(name, split=split)
+        parts[split] = ([np.asarray(r, dtype=np.float32) for r in x], [str(v) for v in y])
+    return parts
+
+
+def padded(recordings: list[np.ndarray], length: int) -> np.ndarray:
+    return np.stack([np.pad(r, [(0, 0), (0, length - r.shape[-1])]) for r in recordings])
+
+
+def write_user_files(folder: Path, parts) -> pd.DataFrame:
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for split, (recordings, labels) in parts.items():
+        for i, (x, label) in enumerate(zip(recordings, labels)):
+            path = f"data/{split}_{i:04d}.npy"
+            np.save(folder / path, x.T)  # (time, channels), as the README asks
+            rows.append({"id": f"{split}_{i:04d}", "path": path, "label": label, "fold": split})
+    sheet = pd.DataFrame(rows)
+    sheet.to_csv(folder / "data" / "sheet.csv", index=False)
+    return sheet
+
+
+def config_for(name: str, systems: list[str]) -> dict:
+    models = {}
+    for system in systems:
+        if system in ("minirocket", "multirocket"):
+            models[system] = {"arch": system, "feature": "raw"}  # train.seed 0: random_state 0
+        elif system in NEURAL:
+            models[system] = NEURAL[system]
+    return {"experiment": name,
+            "data": {"adapter": "sheet", "sheet": "data/sheet.csv",
+                     "modalities": {"main": {"column": "path", "sample_rate": 1}}},
+            "cv": {"folds": "from_sheet", "test_folds": ["test"], "seed": 0},
+            "features": {"raw": {"kind": "raw"}},
+            "train": {"threads": 1, "seed": 0},
+            "models": models,
+            "fusions": {"select": {"models": list(models), "method": "select"}} if len(models) > 1 else {}}
+
+
+def run_deepself(folder: Path, config: dict) -> tuple[float, subprocess.CompletedProcess]:
+    (folder / "c.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+                             "--directory", str(folder), "--configfile", str(folder / "c.yaml"), "--cores", "2"],
+                            cwd=REPO, capture_output=True, text=True)
+    return time.perf_counter() - start, result
+
+
+def run_aeon(folder: Path, parts) -> dict:
+    length = max(r.shape[-1] for rs, _ in parts.values() for r in rs)
+    arrays = folder / "aeon.npz"
+    np.savez(arrays, x_train=padded(parts["train"][0], length), y_train=np.array(parts["train"][1]),
+             x_test=padded(parts["test"][0], length), y_test=np.array(parts["test"][1]))
+    out = folder / "aeon.json"
+    subprocess.run([sys.executable, "-c", AEON_SCRIPT, str(arrays), str(out)], check=True,
+                   env={**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"})
+    return json.loads(out.read_text())
+
+
+def job_seconds(results: Path, model: str) -> float:
+    """Wall time of the model's training jobs (Snakemake's benchmark files), summed."""
+    return sum(float(pd.read_csv(p, sep="\t")["s"].iloc[0]) for p in (results / "benchmarks" / "train" / model).glob("*.tsv"))
+
+
+def one_set(name: str, work: Path, systems: list[str]) -> dict:
+    folder = work / name
+    parts = load(name)
+    sheet = write_user_files(folder, parts)
+    aeon = run_aeon(folder, parts)
+    elapsed, result = run_deepself(folder, config_for(name, systems))
+    if result.returncode != 0:
+        sys.exit(f"{name}: snakemake failed\n{result.stderr[-3000:]}")
+    results = folder / "results" / name
+    summary = pd.read_csv(results / "report" / "summary.csv")
+    row = {"set": name, "workflow_s": elapsed}
+    for _, r in summary.iterrows():
+        row[r["system"]] = 100 * r["uar_mean"]
+    test_ids = sheet.loc[sheet["fold"] == "test", "id"].tolist()
+    for rocket in ("minirocket", "multirocket"):
+        row[f"aeon_{rocket}"] = 100 * aeon[rocket]["uar"]
+        row[f"aeon_{rocket}_s"] = aeon[rocket]["seconds"]
+        if rocket in systems:
+            ours = pd.read_csv(results / "models" / rocket / "foldtest" / "predictions.csv", dtype=str).set_index("id")
+            row[f"{rocket}_agree"] = 100 * np.mean([ours.loc[i, "pred"] == p for i, p in zip(test_ids, aeon[rocket]["pred"])])
+            row[f"{rocket}_job_s"] = job_seconds(results, rocket)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", nargs="+", default=SETS, choices=SETS)
+    parser.add_argument("--systems", nargs="+", default=["minirocket", "multirocket", "cnn1d"],
+                        choices=["minirocket", "multirocket", *NEURAL])
+    parser.add_argument("--work", help="folder for the data and results (default: a temporary one)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(args.work or tmp)
+        rows = []
+        for name in args.sets:
+            row = one_set(name, work, args.systems)
+            rows.append(row)
+            print(" ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
+    table = pd.DataFrame(rows).set_index("set")
+    pd.set_option("display.width", 200)
+    print(table.round(1).to_string())
+    print("mean over the sets:")
+    print(table.mean().round(1).to_string())
+    ours = [c for c in table.columns if c in (*args.systems, "select")]
+    best_ours = table[ours].max(axis=1)
+    best_aeon = table[["aeon_minirocket", "aeon_multirocket"]].max(axis=1)
+    print(f"deepself's best system {best_ours.mean():.1f} against aeon's best {best_aeon.mean():.1f} (mean over "
+          f"{len(table)} sets); below aeon's best on {int((best_ours < best_aeon).sum())} set(s)")
+
+
+if __name__ == "__main__":
+    main()
