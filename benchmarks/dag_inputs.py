@@ -101,7 +101,7 @@ def graph(args) -> None:
         data = bytearray(one.read_bytes())
         data[-1] ^= 0xFF
         one.write_bytes(bytes(data))
-        _, result = snakemake(folder, "-n", "--quiet", "rules", target)
+        _, result = snakemake(folder, "-n", target)
         print(f"one byte of one file changed: snakemake -n plans {'ingest' if 'ingest' in result.stdout else 'NOTHING (WRONG)'}")
 
 

@@ -14,6 +14,7 @@ corrected resampled t-test over the folds' UARs (:func:`corrected_resampled_ttes
 from __future__ import annotations
 
 import functools
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -559,6 +560,27 @@ def _comparison_text(comparisons: pd.DataFrame, best: str, n_folds: int, confide
     return text + [_markdown(table), ""]
 
 
+def _weights_text(systems: dict[str, dict]) -> list[str]:
+    """Each fusion's member weights per fold, as its ``weights.json`` beside each fold's predictions holds them."""
+    text = []
+    for name, system in systems.items():
+        if system["kind"] != "fusion":
+            continue
+        rows, method = [], ""
+        for path in system["predictions"]:
+            file = Path(path).with_name("weights.json")
+            if not file.exists():  # fused before weights were written
+                continue
+            saved = json.loads(file.read_text())
+            method = saved["method"]
+            selection = saved.get("selection") or {}
+            rows.append({"fold": Path(path).parent.name.removeprefix("fold"), **saved["weights"],
+                         **({"dev UAR (%)": round(100 * selection["dev_uar"], 1)} if "dev_uar" in selection else {})})
+        if rows:
+            text += [f"## Fusion weights: {name} ({method})", "", _markdown(pd.DataFrame(rows).round(3)), ""]
+    return text
+
+
 def make_report(systems: dict[str, dict], out_dir: str | os.PathLike, experiment: str = "", *,
                 train_size: dict[str, int] | None = None, resamples: int = 1000, seed: int = 0,
                 confidence: float = 0.95) -> pd.DataFrame:
@@ -650,6 +672,7 @@ def make_report(systems: dict[str, dict], out_dir: str | os.PathLike, experiment
             "## Recall per class (%), pooled over folds", "", _markdown((100 * recall).round(1).reset_index()), "",
             *_comparison_text(comparisons, _best(summary), n_folds,
                               confidence, resamples, seed),
+            *_weights_text(systems),
             *_label_table(all_classes, fonts)]
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text("\n".join(text))

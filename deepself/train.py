@@ -211,8 +211,15 @@ def set_up(data: TrainingData, split: Split, spec: dict) -> Trainer:
     log.info("model %s: arch %s on inputs of %s (%d training %s)", spec["name"], spec["arch"], shape_text(shape),
              len(split.fit), "recordings" if split.windows is None else f"recordings, {len(split.windows.fit)} windows")
     model = create_model(spec["arch"], **model_args)
+    if hasattr(model, "fit_features"):
+        log.info("%s: aeon's numba functions compile on their first use in an environment (20-30 s each), then load "
+                 "from numba's cache (%s)", getattr(model, "label", spec["arch"]),
+                 os.environ.get("NUMBA_CACHE_DIR") or "__pycache__ beside aeon's sources")
+    started = time.perf_counter()
     for layer, size in summary(model, shape):
         log.info("  %-48s -> %s", layer, size)
+    if time.perf_counter() - started > 1.0:
+        log.info("model summary (one forward pass of a zero input) in %.1fs", time.perf_counter() - started)
     forward = Forward.for_training(hp, split.stats, len(shape))
     forward.prepare(model)
     data.to(forward.device)
@@ -239,9 +246,9 @@ def set_up(data: TrainingData, split: Split, spec: dict) -> Trainer:
 def fit_transform(model: nn.Module, x, index: np.ndarray, forward: Forward, seed: int) -> None:
     """Fit a rocket's transform on the inputs ``x[index]`` (the training part's recordings or windows), logged."""
     inputs = forward.inputs(x[torch.from_numpy(index)]).cpu()
-    log.info("fitting %s on %d %s x %s samples (aeon, random_state %d)", getattr(model, "label", type(model).__name__),
-             len(inputs), "inputs of" if isinstance(x, windows.Windows) else "recordings of",
-             shape_text(inputs.shape[1:]), seed)
+    log.info("fitting %s on %d %s x %d channels x %d samples (aeon, random_state %d)",
+             getattr(model, "label", type(model).__name__), len(inputs),
+             "windows" if isinstance(x, windows.Windows) else "recordings", inputs.shape[1], inputs.shape[-1], seed)
     started = time.perf_counter()
     model.fit_features(inputs, seed=seed)
     log.info("transform fitted in %.1fs (aeon's numba functions compile on their first use, then load from numba's "
@@ -426,7 +433,7 @@ def predictions_frame(data: TrainingData, index: np.ndarray, fold: str, proba: n
         raise DeepselfError(f"model {name}, fold {fold}: sample {sample!r} (and {int(bad.sum()) - 1} more) "
                             "got non-finite probabilities; check its input for huge or non-finite values, or "
                             "lower train.lr")
-    y = data.y[torch.from_numpy(np.asarray(index, dtype=np.int64))].cpu().numpy()
+    y = data.y.cpu().numpy()[np.asarray(index, dtype=np.int64)]
     frame = pd.DataFrame({"id": data.ids[index], "fold": fold, "label": [data.classes[i] for i in y],
                           "pred": [data.classes[i] for i in proba.argmax(1)]},
                          columns=["id", "fold", "label", "pred"])
@@ -519,7 +526,7 @@ def train_fold_on(data: TrainingData, fold: str, spec: dict, out_dir: str | os.P
 
 def training_part(t: Trainer, data: TrainingData, split: Split) -> probe.Part:
     """The rows of the embeddings a head is fitted on (the training part's samples, or their windows)."""
-    y = data.y[torch.from_numpy(split.fit)].cpu().numpy()
+    y = data.y.cpu().numpy()[split.fit]
     groups = None if data.groups is None else data.groups[split.fit]
     if t.parts is None:
         return probe.Part.of_samples(split.fit, y, groups)
@@ -545,7 +552,7 @@ HEAD_KEYS = ("alpha", "temperature", "C", "cv")  # what a fitted head's best row
 
 def calibration(data: TrainingData, index: np.ndarray, proba: np.ndarray, what: str) -> dict:
     """``<what>_log_loss`` and ``<what>_mean_top_probability`` of the samples ``index`` (None without samples)."""
-    y = data.y[torch.from_numpy(np.asarray(index, dtype=np.int64))].cpu().numpy()
+    y = data.y.cpu().numpy()[np.asarray(index, dtype=np.int64)]
     _, loss, top = probe.scores(y, np.asarray(proba).reshape(len(y), len(data.classes)), len(data.classes))
     return {f"{what}_log_loss": None if not len(y) else loss, f"{what}_mean_top_probability": None if not len(y) else top}
 
@@ -574,13 +581,24 @@ def finish(t: Trainer, data: TrainingData, split: Split, spec: dict, progress: P
                   "windows": split.windows.plan.to_json() if split.windows else None,
                   "state_dict": {k: v.detach().cpu() for k, v in t.model.state_dict().items()}}
     write_outputs(out_dir, checkpoint, progress.history, result, predictions, dev_predictions)
-    log.info("fold %s: best epoch %d of %d, dev UAR %.4f, held-out UAR %.4f", split.fold, best["epoch"],
-             progress.epoch, best["dev_uar"], result["test_uar"])
+    if head:
+        log.info("fold %s: head %s chosen by cross-validation over the training part (%d of %d tried), "
+                 "cross-validated UAR %.4f, held-out UAR %.4f", split.fold, _head_text(head), best["epoch"],
+                 progress.epoch, best["dev_uar"], result["test_uar"])
+    else:
+        log.info("fold %s: best epoch %d of %d, dev UAR %.4f, held-out UAR %.4f", split.fold, best["epoch"],
+                 progress.epoch, best["dev_uar"], result["test_uar"])
     log.info("fold %s: %s predictions (%d): log-loss %s, mean top probability %s; held-out: log-loss %.4f, mean top "
              "probability %.3f", split.fold, "cross-validated" if head else "development", len(dev[0]),
              _number(result["dev_log_loss"]), _number(result["dev_mean_top_probability"]), result["test_log_loss"],
              result["test_mean_top_probability"])
     return result
+
+
+def _head_text(head: dict) -> str:
+    """``alpha 0.001, T 0.41`` or ``C 0.1``: a fitted head's hyperparameters."""
+    names = {"alpha": "alpha", "temperature": "T", "C": "C"}
+    return ", ".join(f"{names[key]} {head[key]:.4g}" for key in names if key in head)
 
 
 def _number(value: float | None) -> str:

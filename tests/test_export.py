@@ -133,6 +133,7 @@ ARCHS = {
     "gru": ("raw", {"hidden": 8, "readout": "mean"}), "panns": ("map", {"name": "cnn6"}),
     "torchvision": ("map", {"name": "resnet18"}), "resnext_wsl": ("map", {}),
     "minirocket": ("raw", {"n_kernels": 84}), "multirocket": ("raw", {"n_kernels": 84}),
+    "inception": ("raw", {}), "lite": ("raw", {}),
 }
 # Slow to export: torch.export unrolls MiniRocket's loop over dilations (80 s for 84 kernels on
 # 200 samples on the 2-core CPU), and the WSL ResNeXt is large.

@@ -253,3 +253,25 @@ def test_a_label_the_default_font_lacks_is_drawn_by_a_fallback_font(tmp_path):
 
     fonts = label_fonts(["aℊ"])
     assert fonts.missing == frozenset() and len(fonts.families) == 2  # the default, then one that has ℊ
+
+
+def test_the_report_lists_each_fusions_weights_per_fold(tmp_path):
+    import json
+    from pathlib import Path
+
+    folds = {"1": (list("aabb"), list("aabb")), "2": (list("aabb"), list("abbb"))}
+    fused = tmp_path / "fusions" / "f"
+    paths = []
+    for fold, (labels, preds) in folds.items():
+        (fused / f"fold{fold}").mkdir(parents=True)
+        path = Path(_predictions(tmp_path, "f", fold, labels, preds))
+        paths.append(str(path.rename(fused / f"fold{fold}" / "predictions.csv")))
+        weights = {"m": 0.8, "n": 0.2} if fold == "1" else {"m": 0.0, "n": 1.0}
+        (fused / f"fold{fold}" / "weights.json").write_text(json.dumps(
+            {"method": "select", "weights": weights, "selection": {"dev_uar": 0.9 + 0.05 * int(fold)}}))
+    systems = {"m": _system(tmp_path, "m", folds), "n": _system(tmp_path, "n", folds),
+               "f": {"kind": "fusion", "predictions": paths, "models": ["m", "n"]}}
+    make_report(systems, tmp_path / "report", resamples=50)
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "## Fusion weights: f (select)" in text
+    assert "| 1 | 0.8 | 0.2 | 95.0 |" in text and "| 2 | 0.0 | 1.0 | 100.0 |" in text

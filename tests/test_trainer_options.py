@@ -160,10 +160,11 @@ def test_no_development_split_trains_every_epoch_and_keeps_the_last(task):
     assert history["dev_uar"].isna().all() and len(history) == 4
     assert np.isfinite(pd.read_csv(task / "nodev" / "predictions.csv").filter(like="p_").to_numpy()).all()
     _write_maps(task / "maps16.h5", (1, 16, 16), band=5, seed=1)
+    # a probe sets nothing aside whatever dev_fraction says: its C is chosen by cross-validation
     probe_spec = {**spec, "arch": "panns", "args": {"name": "cnn6", "weights": None, "train_mode": "probe"}}
-    with pytest.raises(Exception, match="train_mode probe chooses its regression's C on the development split"):
-        train_fold(task / "samples.csv", task / "maps16.h5", "1", probe_spec, task / "nodev_probe")
-    assert not (task / "nodev_probe" / "predictions.csv").exists()
+    probe = train_fold(task / "samples.csv", task / "maps16.h5", "1", probe_spec, task / "nodev_probe")
+    assert probe["n_dev"] == 0 and probe["n_train"] == (folds != "1").sum()
+    assert len(pd.read_csv(task / "nodev_probe" / "dev_predictions.csv")) == probe["n_train"]
 
 
 def test_non_finite_probabilities_are_never_written(task):

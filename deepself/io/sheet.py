@@ -437,13 +437,13 @@ def preflight(data: dict, cv: dict, hash_cache: str | os.PathLike | None = None)
         if paths:
             raise DeepselfError(f"config key data.modalities.{name}.sample_rate: missing, and {paths[0]} holds a "
                                 "sensor signal (text table or .npy), which carries no sample rate: set it in Hz")
+    hashes = HashCache(hash_cache) if sheet is not None else None
     if sheet is not None:
         for name, modality in data["modalities"].items():
-            _check_signal_headers(sheet, name, modality)
+            _check_signal_headers(sheet, name, modality, hashes)
     plan = Preflight(_folds(data, cv, sheet))
     if sheet is not None:
         check_fold_names(plan.folds, origin)
-        hashes = HashCache(hash_cache)
         for name, modality in data["modalities"].items():
             files = sorted(set(sheet[modality["column"]]))
             content = hashes.hashes([os.path.abspath(f) for f in files])
@@ -454,7 +454,24 @@ def preflight(data: dict, cv: dict, hash_cache: str | os.PathLike | None = None)
     return plan
 
 
-def _check_signal_headers(sheet: pd.DataFrame, name: str, modality: dict) -> None:
+def _npy_shape(path: str) -> list[int] | None:
+    try:
+        return list(readers.npy_shape(path))
+    except DeepselfError:
+        return None  # ingest's reader names what is wrong with it (empty, truncated, ...)
+
+
+def _audio_info(path: str) -> list | None:
+    import soundfile  # only sheets with audio need it
+
+    try:
+        info = soundfile.info(path)
+    except (RuntimeError, TypeError, ValueError, OSError):
+        return None
+    return [info.frames, info.samplerate, info.channels]
+
+
+def _check_signal_headers(sheet: pd.DataFrame, name: str, modality: dict, cache: HashCache) -> None:
     """Check what the headers of a modality's signal files tell, reading nothing else.
 
     Every ``.npy`` header is read (shape: :func:`deepself.io.readers.check_npy_layout`). Without
@@ -468,26 +485,22 @@ def _check_signal_headers(sheet: pd.DataFrame, name: str, modality: dict) -> Non
     if modality["kind"] == "image":
         return
     measure = not modality["length_s"]
+    column = list(zip(sheet["id"], sheet[modality["column"]]))
+    suffix = {path: os.path.splitext(path)[1].lower() for _, path in column}
+    shapes = cache.headers("npy_shape", [p for p in suffix if suffix[p] == ".npy"], _npy_shape)
+    infos = cache.headers("audio_info", [p for p in suffix if suffix[p] in readers.AUDIO_EXT], _audio_info) \
+        if measure else {}
     lengths = []  # (seconds, channels, sample id, rate) of the files whose header tells
-    for sid, path in zip(sheet["id"], sheet[modality["column"]]):
-        suffix = os.path.splitext(path)[1].lower()
-        if suffix == ".npy":
-            try:
-                shape = readers.npy_shape(path)
-            except DeepselfError:
-                continue  # ingest's reader names what is wrong with it (empty, truncated, ...)
+    for sid, path in column:
+        if shapes.get(path) is not None:
+            shape = tuple(shapes[path])
             readers.check_npy_layout(path, shape)
             if measure and modality["sample_rate"] and len(shape) in (1, 2):
                 channels = 1 if len(shape) == 1 else shape[1]
                 lengths.append((shape[0] / modality["sample_rate"], channels, sid, modality["sample_rate"]))
-        elif measure and suffix in readers.AUDIO_EXT:
-            import soundfile  # only sheets with audio need it
-
-            try:
-                info = soundfile.info(path)
-            except (RuntimeError, TypeError, ValueError, OSError):
-                continue
-            lengths.append((info.frames / info.samplerate, info.channels, sid, info.samplerate))
+        elif infos.get(path) is not None:
+            frames, rate, channels = infos[path]
+            lengths.append((frames / rate, channels, sid, rate))
     if lengths:
         _warn_length_spread(lengths, name, modality, len(sheet))
 

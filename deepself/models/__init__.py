@@ -1,6 +1,7 @@
 """Models: import the families so that they register themselves."""
 
-from deepself.models import cnn, crnn, fnn, minirocket, multirocket, panns, rnn, vision, yamnet  # noqa: F401
+from deepself.models import (cnn, crnn, fnn, inception, lite, minirocket, multirocket, panns, rnn,  # noqa: F401
+                             vision, yamnet)
 from deepself.models.registry import (create_model, hyperparameters, list_models, model_inputs,
                                       summary)
 

@@ -6,7 +6,8 @@ Discovery 36, 2022) convolves the signal and its first difference with MiniRocke
 each at its own dilations and biases, and reads out four statistics of each convolution against
 each bias instead of one: the proportion of positive values (PPV), the longest stretch of
 positive values (LSPV), the mean of positive values (MPV) and the mean of their indices (MIPV).
-With aeon's default of 6,250 kernels that is 2 x 4 x 6,216 = 49,728 features.
+With 10,000 kernels (the default of aeon's MultiRocketClassifier) that is 2 x 4 x 9,996 = 79,968
+features.
 
 :meth:`MultiRocket.fit_features` fits the dilations, biases and channel combinations with aeon's
 ``MultiRocket`` on the fit part of a fold; they are kept as torch buffers, so a checkpoint rebuilds
@@ -111,7 +112,7 @@ class MultiRocket(Rocket):
         Input geometry (signals only: ``n_freqs`` is None) and number of classes.
     n_kernels
         aeon's ``n_kernels``: each series gets 84 x (n_kernels // 84) kernel-bias pairs, each giving
-        four features; 6,250 (aeon's default) gives 49,728 features.
+        four features; 10,000 (aeon's MultiRocketClassifier's default) gives 79,968 features.
     max_dilations_per_kernel
         Most dilations per kernel (aeon's default, 32).
     head
@@ -127,7 +128,7 @@ class MultiRocket(Rocket):
     arch = "multirocket"
     label = "MultiRocket"
 
-    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_kernels=6_250, max_dilations_per_kernel=32,
+    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_kernels=10_000, max_dilations_per_kernel=32,
                  head="ridge"):
         super().__init__()
         if n_times < KERNEL_LENGTH + 1:

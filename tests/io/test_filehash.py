@@ -69,3 +69,24 @@ def test_a_damaged_cache_is_rebuilt_not_trusted(tmp_path, files, reads):
     cache.write_bytes(b"not a database at all" * 100)
     got = HashCache(cache).hashes(files)
     assert got == HashCache(None).hashes(files)
+
+
+def test_headers_are_probed_again_only_when_the_stat_changed(tmp_path, files):
+    probed = []
+
+    def probe(path):
+        probed.append(path)
+        return None if path == files[0] else [os.path.getsize(path)]  # files[0]: an unreadable header
+
+    cache = tmp_path / "c.sqlite"
+    first = HashCache(cache).headers("size", files, probe)
+    assert first[files[0]] is None and first[files[1]] == [1000] and len(probed) == 5
+    probed.clear()
+    assert HashCache(cache).headers("size", files, probe) == first
+    assert probed == [files[0]]  # an unreadable header is not remembered
+    probed.clear()
+    os.utime(files[3], ns=(10**18, 10**18))
+    assert HashCache(cache).headers("size", files, probe) == first and probed == [files[0], files[3]]
+    probed.clear()
+    HashCache(cache).headers("other", files[1:2], probe)  # another probe's values are its own
+    assert probed == [files[1]]

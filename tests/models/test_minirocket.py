@@ -102,3 +102,26 @@ def test_the_head_standardises_scores_and_tempers_and_old_checkpoints_still_load
     assert float(rebuilt.head.temperature) == 1.0
     with pytest.raises(DeepselfError, match="model args head"):
         create_model("minirocket", n_chans=1, n_freqs=None, n_times=60, n_outputs=3, head="svm")
+
+
+def test_a_fitted_head_exports_to_onnx_with_the_probabilities_torch_gives(tmp_path):
+    """The scaler, the ridge and the temperature are buffers of the graph: onnxruntime's softmax of the
+    exported head equals torch's (the transform's own export is tests/test_export.py's, marked slow)."""
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from deepself import probe
+    from deepself.export import _export_onnx, exported
+    from deepself.models.minirocket import RocketHead
+
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 3
+    x = torch.from_numpy((rng.normal(size=(40, 50)) * np.geomspace(0.01, 10, 50) + 0.5 * y[:, None]).astype(np.float32))
+    head = RocketHead(50, 3)
+    _, best, _ = probe.fit_ridge(head, x, probe.Part.of_samples(np.arange(40), y), 3)
+    assert best["temperature"] != 1.0 and float(head.scale.max() / head.scale.min()) > 10 and head.mean.abs().sum() > 0
+    model = exported(head.eval(), {"mode": "none"})
+    path = tmp_path / "head.onnx"
+    _export_onnx(model, (50,), path, "head")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        expected = model(x).numpy()
+    np.testing.assert_allclose(session.run(None, {"input": x.numpy()})[0], expected, atol=1e-5, rtol=0)

@@ -297,7 +297,8 @@ def test_one_job_per_model_writes_what_the_per_fold_jobs_write(tiny_run, tmp_pat
         for fold in "123":
             out = tmp_path / "results" / "tiny" / "models" / model / f"fold{fold}"
             assert sorted(p.name for p in out.iterdir()) == [
-                "checkpoint.pt", "history.csv", "predictions.csv", "summary.json"]  # no resume.pt left
+                "checkpoint.pt", "dev_predictions.csv", "history.csv", "predictions.csv",
+                "summary.json"]  # no resume.pt left
             _assert_same_predictions(per_fold / "results" / "tiny" / "models" / model / f"fold{fold}" /
                                      "predictions.csv", out / "predictions.csv")
             fold_log = (tmp_path / "results" / "tiny" / "logs" / "train" / model / f"fold{fold}.log").read_text()
@@ -335,7 +336,7 @@ def test_train_command_trains_several_folds_and_resumes_each(tiny_run, tmp_path)
         _assert_same_predictions(exp / "models" / "fnn" / f"fold{fold}" / "predictions.csv",
                                  tmp_path / f"fold{fold}" / "predictions.csv")
         assert (tmp_path / f"fold{fold}" / "resume.pt").exists()
-        for name in ["checkpoint.pt", "history.csv", "predictions.csv", "summary.json"]:
+        for name in ["checkpoint.pt", "dev_predictions.csv", "history.csv", "predictions.csv", "summary.json"]:
             (tmp_path / f"fold{fold}" / name).unlink()
 
     result = train("3", "1")

@@ -162,8 +162,8 @@ def report_systems():
 
 
 def model_outputs(model):
-    """Every file a model's training writes: predict and export need the checkpoints, fusions the rest."""
-    names = ["predictions.csv", "summary.json", "history.csv", "checkpoint.pt"]
+    """Every file a model's training writes: predict and export need the checkpoints, fusions and the report the rest."""
+    names = ["predictions.csv", "dev_predictions.csv", "summary.json", "history.csv", "checkpoint.pt"]
     return [f"{R}/models/{model}/fold{f}/{n}" for f in FOLDS for n in names]
 
 
@@ -171,4 +171,5 @@ def get_final_output():
     # Every output of the DAG that a later command reads, not only the report's inputs: Snakemake
     # remakes a missing file only when something asks for it, and a report that is up to date asks
     # for nothing (a deleted checkpoint.pt, or the outputs of a job that failed, would stay missing).
-    return report_files() + [p for m in MODELS for p in model_outputs(m)] + [p for s in FUSIONS for p in predictions(s)]
+    fused = [f"{R}/fusions/{s}/fold{f}/{n}" for s in FUSIONS for f in FOLDS for n in ("predictions.csv", "weights.json")]
+    return report_files() + [p for m in MODELS for p in model_outputs(m)] + fused

@@ -18,6 +18,9 @@ rule train:
         data=lambda w: model_input(w.model),
     output:
         predictions=f"{R}/models/{{model}}/fold{{fold}}/predictions.csv",
+        # what the kept model was chosen on (the development split, or a fitted head's cross-validated
+        # predictions of the training part; the header alone without a development split): select fusions learn on it
+        dev_predictions=f"{R}/models/{{model}}/fold{{fold}}/dev_predictions.csv",
         summary=f"{R}/models/{{model}}/fold{{fold}}/summary.json",
         history=f"{R}/models/{{model}}/fold{{fold}}/history.csv",
         checkpoint=f"{R}/models/{{model}}/fold{{fold}}/checkpoint.pt",
@@ -55,6 +58,7 @@ for _folds, _models in FOLD_GROUPS.items():
             data=lambda w: model_input(w.model),
         output:
             predictions=[f"{R}/models/{{model}}/fold{f}/predictions.csv" for f in _folds],
+            dev_predictions=[f"{R}/models/{{model}}/fold{f}/dev_predictions.csv" for f in _folds],
             summaries=[f"{R}/models/{{model}}/fold{f}/summary.json" for f in _folds],
             histories=[f"{R}/models/{{model}}/fold{f}/history.csv" for f in _folds],
             checkpoints=[f"{R}/models/{{model}}/fold{f}/checkpoint.pt" for f in _folds],
