@@ -103,3 +103,23 @@ def test_folds_per_job_auto_is_a_job_per_fold_without_a_gpu(tmp_path):
         pytest.skip("this machine has an NVIDIA GPU: auto groups the folds here")
     out = dry_run(tmp_path, {"folds_per_job": "auto", "gpu": 1}, {})
     assert not jobs(out, "train_folds") and len(jobs(out, "train")) == 6  # 2 models x 3 folds
+
+
+def test_folds_per_job_auto_groups_the_folds_of_a_fitted_head_everywhere(monkeypatch):
+    """A rocket's or a probe's folds fit in seconds after a long start-up: one job for all, even on a CPU."""
+    from deepself import config
+
+    monkeypatch.setattr(config, "local_gpu", lambda: False)
+    assert config.training_folds_per_job({"folds_per_job": "auto", "gpu": "auto"}, fitted_head=True) == sys.maxsize
+    assert config.training_folds_per_job({"folds_per_job": 1, "gpu": "auto"}, fitted_head=True) == 1
+
+
+def test_the_job_graph_knows_a_fitted_head_as_the_trainer_does():
+    """config.fits_a_head (no torch, for the job graph) agrees with train.fits_a_head (the builders) on every arch."""
+    from deepself import config, train
+    from deepself.models import list_models
+
+    for arch in list_models():
+        for args in ({}, {"train_mode": "probe"}):
+            model = {"arch": arch, "args": args}
+            assert config.fits_a_head(model) == train.fits_a_head(model), (arch, args)

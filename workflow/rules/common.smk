@@ -6,7 +6,7 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
-from deepself.config import training_folds_per_job, training_gpu_units, validate_config
+from deepself.config import fits_a_head, training_folds_per_job, training_gpu_units, validate_config
 from deepself.errors import DeepselfError
 from deepself.io.filehash import cache_path
 from deepself.io.lock import RunLock
@@ -135,13 +135,27 @@ def resume_every_s(wildcards):
 
 
 def folds_per_job(model):
-    return training_folds_per_job(C["models"][model]["train"])
+    return training_folds_per_job(C["models"][model]["train"], fits_a_head(C["models"][model]))
 
 
 def fold_groups(model):
     """The model's folds in the groups that one training job trains in turn (train.folds_per_job)."""
     k = folds_per_job(model)
     return [tuple(FOLDS[i : i + k]) for i in range(0, len(FOLDS), k)]
+
+
+def fusion_files(fusion, fold, name):
+    """The file ``name`` of each model of the fusion, in the fold."""
+    return [f"{R}/models/{m}/fold{fold}/{name}" for m in C["fusions"][fusion]["models"]]
+
+
+def fuse_options(fusion):
+    """The fuse command's options beyond --method: --top, and select's --rounds."""
+    spec = C["fusions"][fusion]
+    options = f" --top {spec['top']}" if spec.get("top") else ""
+    if spec["method"] == "select":
+        options += f" --rounds {spec['rounds']}"
+    return options
 
 
 def report_systems():

@@ -1,22 +1,10 @@
-def _fusion_files(fusion, fold, name):
-    return [f"{R}/models/{m}/fold{fold}/{name}" for m in C["fusions"][fusion]["models"]]
-
-
-def _fuse_options(fusion):
-    spec = C["fusions"][fusion]
-    options = f" --top {spec['top']}" if spec.get("top") else ""
-    if spec["method"] == "select":
-        options += f" --rounds {spec['rounds']}"
-    return options
-
-
 rule fuse:
     input:
-        predictions=lambda w: _fusion_files(w.fusion, w.fold, "predictions.csv"),
-        summaries=lambda w: _fusion_files(w.fusion, w.fold, "summary.json"),
+        predictions=lambda w: fusion_files(w.fusion, w.fold, "predictions.csv"),
+        summaries=lambda w: fusion_files(w.fusion, w.fold, "summary.json"),
         # method select learns its weights on the models' development predictions, never the held-out labels
         dev_predictions=lambda w: (
-            _fusion_files(w.fusion, w.fold, "dev_predictions.csv")
+            fusion_files(w.fusion, w.fold, "dev_predictions.csv")
             if C["fusions"][w.fusion]["method"] == "select"
             else []
         ),
@@ -26,7 +14,7 @@ rule fuse:
         weights=f"{R}/fusions/{{fusion}}/fold{{fold}}/weights.json",
     params:
         method=lambda w: C["fusions"][w.fusion]["method"],
-        options=lambda w: _fuse_options(w.fusion),
+        options=lambda w: fuse_options(w.fusion),
         dev=lambda w: " --dev-predictions " if C["fusions"][w.fusion]["method"] == "select" else "",
     conda:
         "../../environment.yml"
