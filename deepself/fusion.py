@@ -113,8 +113,11 @@ def ensemble_selection(probabilities: list[np.ndarray], y: np.ndarray, rounds: i
     Each round adds to the ensemble the member (repeats allowed) whose addition gives the averaged
     probabilities the highest UAR on ``y``; ties go to the lower log-loss, then to the member
     given first. The first round therefore picks the single best member. The ensemble kept is that
-    of the best round (highest UAR, then lowest log-loss, then fewest rounds), as AutoGluon does,
-    so that it is never worse than the best member on these predictions.
+    of the first round that reaches the highest UAR (AutoGluon keeps the first best round of its
+    trajectory too), so that it is never worse than the best member on these predictions, and a
+    blend is kept only where it raises the UAR: where the best member alone is as good (a small
+    development split often scores several members perfect), a lower log-loss of a blend on a few
+    samples is no reason to move weight onto weaker members.
 
     Parameters
     ----------
@@ -141,7 +144,8 @@ def ensemble_selection(probabilities: list[np.ndarray], y: np.ndarray, rounds: i
         best = min(range(len(probabilities)), key=lambda i: _rank(scores[i], i))
         total, counts[best] = total + probabilities[best], counts[best] + 1
         trajectory.append((scores[best], counts.copy()))
-    kept = min(range(rounds), key=lambda r: _rank(trajectory[r][0], r))
+    best_uar = max(score[0] for score, _ in trajectory)
+    kept = next(r for r, (score, _) in enumerate(trajectory) if score[0] == best_uar)
     (dev_uar, dev_loss), picked = trajectory[kept]
     return {"weights": picked / picked.sum(), "rounds_kept": kept + 1, "dev_uar": dev_uar, "dev_log_loss": dev_loss,
             "member_dev_uar": [_score(p, y)[0] for p in probabilities]}
