@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 METHODS = ("mean", "weighted", "select")
 DEFAULT_ROUNDS = 25  # as AutoGluon's WeightedEnsemble (auto-sklearn uses 50)
-MIN_DEV_PER_CLASS = 2  # development samples of every class that select needs
+MIN_DEV_PER_CLASS = 1  # development samples of every class that select needs (a small set: 1 a class)
 _READ_AS_TEXT = {"id": str, "fold": str, "label": str, "pred": str}
 
 

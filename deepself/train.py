@@ -14,9 +14,9 @@ the probe and prediction share; :func:`train_epoch` and :func:`evaluate` run an 
 started again continues where it stopped and ends with the predictions an uninterrupted run gives;
 :func:`write_outputs` writes the fold's files: besides the held-out fold's ``predictions.csv``,
 ``dev_predictions.csv``, the same columns for the samples the kept model was chosen on (the
-development split's predictions at the kept epoch; a fitted head's cross-validated, out-of-sample
-predictions of the whole training part; no rows without a development split), which the
-``select`` fusion learns from.
+development split's predictions, each half's from the epoch the other half chooses:
+:func:`cross_fitted`; a fitted head's cross-validated, out-of-sample predictions of the whole
+training part; no rows without a development split), which the ``select`` fusion learns from.
 """
 
 from __future__ import annotations
@@ -335,6 +335,7 @@ class Progress:
     history: list = field(default_factory=list)
     best: dict = field(default_factory=lambda: {"dev_uar": -1.0, "epoch": 0})
     stale: int = 0
+    dev_probas: list = field(default_factory=list)  # each epoch's development probabilities (float32 tensors)
 
     @property
     def epoch(self) -> int:
@@ -373,7 +374,8 @@ class Resume:
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         log.info("resuming after epoch %d of %d (%s)", len(state["history"]), epochs, self.path)
-        return Progress(state["history"], state["best"], state["stale"])
+        # an earlier deepself's resume.pt has no dev_probas: the kept epoch's dev predictions are written then
+        return Progress(state["history"], state["best"], state["stale"], list(state.get("dev_probas", [])))
 
     def due(self) -> bool:
         waited = time.monotonic() - self.last_write
@@ -387,7 +389,8 @@ class Resume:
         with atomic_path(self.path) as tmp:
             torch.save({"identity": self.identity, "model": t.net.state_dict(), "optimizer": t.optimizer.state_dict(),
                         "scheduler": t.scheduler.state_dict() if t.scheduler is not None else None, "rng": rng,
-                        "history": progress.history, "best": progress.best, "stale": progress.stale}, tmp)
+                        "history": progress.history, "best": progress.best, "stale": progress.stale,
+                        "dev_probas": progress.dev_probas}, tmp)
         self.last_write = time.monotonic()
         self.write_seconds = self.last_write - started
         log.info("wrote %s after epoch %d in %.2fs", self.path.name, progress.epoch, self.write_seconds)
@@ -516,8 +519,11 @@ def train_fold_on(data: TrainingData, fold: str, spec: dict, out_dir: str | os.P
                 raise Preempted(f"model {spec['name']}, fold {fold}: stopped by SIGTERM after epoch "
                                 f"{progress.epoch}; run again to continue from {resume.path}")
     t.net.load_state_dict(progress.best["state_dict"])  # a probe's head shares its modules with the model
-    # the development split's predictions at the kept epoch (its weights, evaluated again: eval mode is deterministic)
-    dev_proba = evaluate(t, split.dev, hp).numpy() if len(split.dev) else np.empty((0, n_classes))
+    every_epoch = progress.dev_probas if len(progress.dev_probas) == progress.epoch else []
+    dev_proba = cross_fitted(every_epoch, y_dev, n_classes, spec["cv_seed"])
+    if dev_proba is None:  # no development split, or too small to halve, or resumed from an older resume.pt
+        # the kept epoch's predictions (its weights, evaluated again: eval mode is deterministic)
+        dev_proba = evaluate(t, split.dev, hp).numpy() if len(split.dev) else np.empty((0, n_classes))
     result = finish(t, data, split, spec, progress, (split.dev, dev_proba), out_dir, time.perf_counter() - started)
     if not keep_resume:
         discard_resume(out_dir)
@@ -605,6 +611,41 @@ def _number(value: float | None) -> str:
     return "none" if value is None else f"{value:.4f}"
 
 
+def dev_halves(y_dev: np.ndarray, n_classes: int, seed: int) -> np.ndarray:
+    """A stratified, seeded halving of the development split: True for the rows of the first half."""
+    rng = np.random.default_rng(seed)
+    half = np.zeros(len(y_dev), dtype=bool)
+    start = 0
+    for c in range(n_classes):  # each class alternates between the halves, from where the last one ended
+        members = rng.permutation(np.flatnonzero(y_dev == c))
+        half[members[start::2]] = True
+        start = (start + len(members)) % 2
+    return half
+
+
+def cross_fitted(dev_probas: list, y_dev: np.ndarray, n_classes: int, seed: int) -> np.ndarray | None:
+    """Development predictions that are out of sample for the choice of the epoch, by cross-fitting.
+
+    The kept epoch is the best of many on the development split, so that split's predictions at
+    that epoch look better than the model is (the more epochs, the smaller the split, the more so),
+    while a fitted head's cross-validated predictions do not: a ``select`` fusion comparing the two
+    would favour the network. So the split is halved (stratified, seeded), and each half's rows
+    are the predictions of the epoch that the *other* half chooses (its first best UAR, as the
+    kept epoch is chosen). None when there is no per-epoch record of every epoch or a half is empty.
+    """
+    if not dev_probas or len(y_dev) < 2:
+        return None
+    half = dev_halves(y_dev, n_classes, seed)
+    if half.all() or not half.any():
+        return None
+    stack = torch.stack(dev_probas).numpy()  # epochs x dev x classes
+    out = np.empty(stack.shape[1:], dtype=np.float64)
+    for rows, chooser in ((half, ~half), (~half, half)):
+        scores = [uar(y_dev[chooser], p[chooser].argmax(1), n_classes) for p in stack]
+        out[rows] = stack[int(np.argmax(scores)), rows]
+    return out
+
+
 def record(progress: Progress, t: Trainer, loss: float, p_dev: torch.Tensor | None, y_dev: np.ndarray,
            dev_uar: float, seconds: float, n_fit: int, hp: dict) -> None:
     """Add an epoch to the history, log it, and keep its weights when its development UAR is the best
@@ -615,6 +656,8 @@ def record(progress: Progress, t: Trainer, loss: float, p_dev: torch.Tensor | No
     epoch = progress.epoch + 1
     progress.history.append({"epoch": epoch, "train_loss": loss, "dev_loss": dev_loss, "dev_uar": dev_uar,
                              "lr": lr, "seconds": seconds, "samples_per_s": n_fit / seconds})
+    if p_dev is not None:
+        progress.dev_probas.append(p_dev.detach().cpu().float().clone())
     log.info("epoch %3d/%d  loss %.4f  dev loss %.4f  dev UAR %.4f  lr %.2g  %.0f samples/s  %.2fs", epoch,
              hp["epochs"], loss, dev_loss, dev_uar, lr, n_fit / seconds, seconds)
     if p_dev is None or dev_uar > progress.best["dev_uar"]:

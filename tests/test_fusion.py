@@ -231,8 +231,9 @@ def test_select_refuses_development_predictions_it_cannot_use(tmp_path):
     with pytest.raises(DeepselfError, match="give every model's dev_predictions.csv"):
         fuse_fold(paths["predictions"], paths["summaries"], "select", out)
     good = pd.read_csv(paths["dev"][1])
-    cases = [(good.iloc[:4], r"the 4 development samples that every member predicted hold 1 of class 'y'; "
-                             r"method select needs at least 2 of every class: raise cv.dev_fraction"),
+    no_z = good[good["label"] != "z"]
+    cases = [(no_z, rf"the {len(no_z)} development samples that every member predicted hold 0 of class 'z'; "
+                    r"method select needs at least 1 of every class: raise cv.dev_fraction"),
              (pd.concat([good, pd.read_csv(paths["predictions"][1]).head(1)]), r"sample 'h00' is of the held-out fold"),
              (good.drop(columns="p_z"), r"b/fold1/dev_predictions.csv: classes differ"),
              (good.assign(label=["y", *good["label"][1:]]), r"sample 't00' has another label than in")]
