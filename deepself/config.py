@@ -409,7 +409,7 @@ def load_config(path: str | os.PathLike) -> dict:
 
 
 def _rows(schema: dict, defs: dict, prefix: str) -> list[tuple[str, str, str, str]]:
-    rows = []
+    rows, required = [], set(schema.get("required", []))
     for key, sub in schema.get("properties", {}).items():
         if "$ref" in sub:
             sub = {**defs[sub["$ref"].split("/")[-1]], **{k: v for k, v in sub.items() if k != "$ref"}}
@@ -419,7 +419,8 @@ def _rows(schema: dict, defs: dict, prefix: str) -> list[tuple[str, str, str, st
             kind = " / ".join("null" if v is None else str(v) for v in sub["enum"])
         if "oneOf" in sub:
             kind = " or ".join(o.get("type", json.dumps(o.get("const"))) for o in sub["oneOf"])
-        default = f"`{json.dumps(sub['default'])}`" if "default" in sub else "required"
+        # no default: required when the schema says so, else optional (left out: not set)
+        default = f"`{json.dumps(sub['default'])}`" if "default" in sub else "required" if key in required else "unset"
         rows.append((f"{prefix}{key}", kind, default, " ".join(sub.get("description", "").split())))
         if "properties" in sub:
             rows += _rows(sub, defs, f"{prefix}{key}.")

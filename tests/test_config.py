@@ -94,3 +94,13 @@ def test_check_config_command(tmp_path, capsys):
     bad.write_text(yaml.safe_dump({**TINY, "modles": {}}))
     assert main(["check-config", str(bad)]) == 1
     assert "config key modles: unknown key" in capsys.readouterr().err
+
+
+def test_config_readme_says_required_only_of_required_keys():
+    """A key without a default is `required` in the table only where the schema requires it, else `unset`."""
+    from deepself.config import schema_markdown
+
+    rows = {line.split(" | ")[0].strip("| `"): line.split(" | ")[2] for line in schema_markdown().splitlines()
+            if line.startswith("| `")}
+    assert rows["fusions.<name>.top"] == "unset"
+    assert rows["experiment"] == "required" and rows["models.<name>.arch"] == "required"
