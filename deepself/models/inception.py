@@ -164,8 +164,23 @@ class Shortcut(nn.Module):
         return F.relu(x + self.bn(self.conv(residual)))
 
 
+class PooledLinearHead(nn.Module):
+    """The head of the time-series networks: an embedding from ``forward_features``, then ``self.fc``."""
+
+    def forward_head(self, x, pre_logits: bool = False):
+        """The class scores of an embedding, or the embedding itself when ``pre_logits``."""
+        return x if pre_logits else self.fc(x)
+
+    def get_classifier(self) -> nn.Linear:
+        """The last linear layer."""
+        return self.fc
+
+    def forward(self, x):
+        return self.forward_head(self.forward_features(x))
+
+
 @register_model("inception", inputs=("1d",))
-class InceptionTime(nn.Module):
+class InceptionTime(PooledLinearHead):
     """InceptionTime's network: one member of the InceptionTime ensemble (see the module).
 
     Parameters
@@ -213,13 +228,3 @@ class InceptionTime(nn.Module):
                 residual = x
         return x.mean(dim=-1)
 
-    def forward_head(self, x, pre_logits: bool = False):
-        """The class scores of an embedding, or the embedding itself when ``pre_logits``."""
-        return x if pre_logits else self.fc(x)
-
-    def get_classifier(self) -> nn.Linear:
-        """The last linear layer."""
-        return self.fc
-
-    def forward(self, x):
-        return self.forward_head(self.forward_features(x))

@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepself.errors import DeepselfError
-from deepself.models.inception import SameConv1d, conv_same, keras_init, multiplex_kernels, same_padding
+from deepself.models.inception import (PooledLinearHead, SameConv1d, conv_same, keras_init, multiplex_kernels,
+                                      same_padding)
 from deepself.models.registry import register_model
 
 CUSTOM_LENGTHS = (2, 4, 8, 16, 32, 64)
@@ -113,7 +114,7 @@ class LiteStem(nn.Module):
 
 
 @register_model("lite", inputs=("1d",))
-class LITE(nn.Module):
+class LITE(PooledLinearHead):
     """LITE's network: one member of the LITETime ensemble (see the module).
 
     Parameters
@@ -152,13 +153,3 @@ class LITE(nn.Module):
         """The embedding (B, ``n_filters``): the last separable convolution averaged over time."""
         return self.separable(self.stem(x)).mean(dim=-1)
 
-    def forward_head(self, x, pre_logits: bool = False):
-        """The class scores of an embedding, or the embedding itself when ``pre_logits``."""
-        return x if pre_logits else self.fc(x)
-
-    def get_classifier(self) -> nn.Linear:
-        """The last linear layer."""
-        return self.fc
-
-    def forward(self, x):
-        return self.forward_head(self.forward_features(x))
