@@ -491,7 +491,7 @@ def training_gpu_units(train: dict) -> int:
 
 
 # Models whose training fits a head on features computed once (no epochs): a fold takes seconds
-FITTED_HEAD_ARCHS = ("minirocket", "multirocket")
+FITTED_HEAD_ARCHS = ("minirocket", "multirocket", "hydra", "multirocket_hydra")
 
 
 def fits_a_head(model: dict) -> bool:

@@ -299,6 +299,43 @@ def _sample_weight(y: np.ndarray, balanced: bool) -> np.ndarray:
     return (len(y) / (len(present) * counts))[np.searchsorted(present, y)]
 
 
+class FeatureScaler:
+    """aeon's scaling of a rocket's features before its ridge, fitted on the rows it is given.
+
+    Dense features: ``StandardScaler(with_mean=False)`` (divided by their standard deviation, a
+    constant feature by 1). Features marked ``sparse`` (Hydra's square-rooted counts): Hydra's
+    sparse scaler, ``(x - mu) / (sigma + eps)`` where ``x`` is non-zero and 0 where it is zero,
+    with ``sigma`` the unbiased standard deviation and ``eps = (share of zeros) ** 4 + 1e-8``.
+    ``mean_`` is ``mu`` for the sparse features and 0 for the dense; ``scale_`` the divisors.
+    """
+
+    def __init__(self, sparse: np.ndarray | None = None):
+        self.sparse = sparse
+
+    def fit(self, x: np.ndarray) -> FeatureScaler:
+        from sklearn.preprocessing import StandardScaler
+
+        self._standard = StandardScaler(with_mean=False).fit(x)
+        self.mean_, self.scale_ = np.zeros(x.shape[1]), self._standard.scale_.copy()
+        if self._any_sparse:
+            s = x[:, self.sparse].astype(np.float64)
+            self.mean_[self.sparse] = s.mean(0)
+            eps = (s == 0).mean(0) ** 4 + 1e-8
+            self.scale_[self.sparse] = (s.std(0, ddof=1) if len(s) > 1 else 0.0) + eps
+        return self
+
+    @property
+    def _any_sparse(self) -> bool:
+        return self.sparse is not None and bool(np.any(self.sparse))
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        scaled = self._standard.transform(x)  # the dense features exactly as aeon's scaler gives them
+        if self._any_sparse:
+            s = x[:, self.sparse]
+            scaled[:, self.sparse] = (s - self.mean_[self.sparse]) * (s != 0) / self.scale_[self.sparse]
+        return scaled
+
+
 def _ridge_path(x: np.ndarray, coded: np.ndarray, weight: np.ndarray, x_test: np.ndarray, alphas) -> list:
     """Decision values of ``x_test`` of the ridge (with intercept) fitted on ``x``, ``coded`` for each alpha.
 
@@ -314,8 +351,9 @@ def _ridge_path(x: np.ndarray, coded: np.ndarray, weight: np.ndarray, x_test: np
     return [cross @ (qy / (np.maximum(eigenvalues, 0.0) + alpha)[:, None]) + y_offset for alpha in alphas]
 
 
-def _loo(x: np.ndarray, y: np.ndarray, n_classes: int, alphas, balanced: bool):
-    """aeon's head: ``StandardScaler(with_mean=False)`` + ``RidgeClassifierCV(alphas)`` on all rows.
+def _loo(x: np.ndarray, y: np.ndarray, n_classes: int, alphas, balanced: bool, sparse: np.ndarray | None = None):
+    """aeon's head: ``StandardScaler(with_mean=False)`` (:class:`FeatureScaler`) + ``RidgeClassifierCV(alphas)``
+    on all rows.
 
     Its efficient leave-one-out chooses alpha by the mean squared LOO error of the +-1 targets
     (weighted by the class weights); the criterion is passed as a scorer, which is the same
@@ -324,7 +362,6 @@ def _loo(x: np.ndarray, y: np.ndarray, n_classes: int, alphas, balanced: bool):
     the strongest is given first, so ties go to the stronger regularisation.
     """
     from sklearn.linear_model import RidgeClassifierCV
-    from sklearn.preprocessing import StandardScaler
 
     coded, weight = targets(y, n_classes), _sample_weight(y, balanced)
 
@@ -332,22 +369,21 @@ def _loo(x: np.ndarray, y: np.ndarray, n_classes: int, alphas, balanced: bool):
         return -float(np.mean(weight[:, None] * (predictions.reshape(coded.shape) - coded) ** 2))
 
     order = np.argsort(alphas)[::-1]
-    scaler = StandardScaler(with_mean=False).fit(x)
+    scaler = FeatureScaler(sparse).fit(x)
     ridge = RidgeClassifierCV(alphas=np.asarray(alphas)[order], scoring=criterion, store_cv_results=True,
                               class_weight="balanced" if balanced else None).fit(scaler.transform(x), y)
     decisions = {float(alphas[j]): ridge.cv_results_[:, :, k] for k, j in enumerate(order)}
     return decisions, scaler, ridge
 
 
-def _k_fold(x: np.ndarray, part: Part, n_classes: int, alphas, balanced: bool, folds) -> dict:
+def _k_fold(x: np.ndarray, part: Part, n_classes: int, alphas, balanced: bool, folds,
+            sparse: np.ndarray | None = None) -> dict:
     """Out-of-fold decision values of every row for each alpha (scaler and ridge fitted per fold)."""
-    from sklearn.preprocessing import StandardScaler
-
     y = part.row_y
     coded = targets(y, n_classes)
     decisions = {float(a): np.zeros(coded.shape) for a in alphas}
     for train, test in folds:
-        scaler = StandardScaler(with_mean=False).fit(x[train])
+        scaler = FeatureScaler(sparse).fit(x[train])
         path = _ridge_path(scaler.transform(x[train]), coded[train], _sample_weight(y[train], balanced),
                            scaler.transform(x[test]), alphas)
         for alpha, decision in zip(alphas, path, strict=True):
@@ -356,14 +392,14 @@ def _k_fold(x: np.ndarray, part: Part, n_classes: int, alphas, balanced: bool, f
 
 
 def ridge_cv(x: np.ndarray, part: Part, n_classes: int, *, balanced: bool = False, alphas=ALPHAS, seed: int = 0,
-             n_splits: int = N_SPLITS) -> tuple[float, dict, list, tuple, str]:
+             n_splits: int = N_SPLITS, sparse: np.ndarray | None = None) -> tuple[float, dict, list, tuple, str]:
     """Choose the ridge's alpha by cross-validation over the training part, and fit it on all of it.
 
     Leave-one-out (:func:`_loo`, aeon's recipe) when every row is a recording of its own and the
     sheet has no groups; otherwise (windows, groups) stratified k-fold over the recordings,
     grouped (:meth:`Part.folds`), with the same criterion on the out-of-fold decision values of
     the rows, ties to the larger alpha. Then ``StandardScaler(with_mean=False)`` +
-    ``RidgeClassifier(alpha)`` on all rows.
+    ``RidgeClassifier(alpha)`` on all rows. ``sparse`` marks Hydra's features (:class:`FeatureScaler`).
 
     Returns
     -------
@@ -372,15 +408,14 @@ def ridge_cv(x: np.ndarray, part: Part, n_classes: int, *, balanced: bool = Fals
         per alpha (ascending), the fitted scaler and ridge, and the cross-validation in words.
     """
     from sklearn.linear_model import RidgeClassifier
-    from sklearn.preprocessing import StandardScaler
 
     y = part.row_y
     if part.independent:
-        decisions, scaler, ridge = _loo(x, y, n_classes, alphas, balanced)
+        decisions, scaler, ridge = _loo(x, y, n_classes, alphas, balanced, sparse)
         how = f"leave-one-out over {len(y)} recordings"
     else:
         folds = part.folds(n_splits, seed)
-        decisions = _k_fold(x, part, n_classes, alphas, balanced, folds)
+        decisions = _k_fold(x, part, n_classes, alphas, balanced, folds, sparse)
         how = (f"{len(folds)}-fold over {len(part.y)} recordings ({len(y)} rows), grouped by "
                f"{'recording' if part.groups is None else 'group'}")
     coded, weight = targets(y, n_classes), _sample_weight(y, balanced)
@@ -392,7 +427,7 @@ def ridge_cv(x: np.ndarray, part: Part, n_classes: int, *, balanced: bool = Fals
     if part.independent:  # the alpha RidgeClassifierCV chose and fitted (the same rule, its own arithmetic)
         return float(ridge.alpha_), decisions, history, (scaler, ridge), how
     alpha = min(history, key=lambda row: (row["dev_loss"], -row["alpha"]))["alpha"]  # ties: the larger alpha
-    scaler = StandardScaler(with_mean=False).fit(x)
+    scaler = FeatureScaler(sparse).fit(x)
     ridge = RidgeClassifier(alpha=alpha, class_weight="balanced" if balanced else None).fit(scaler.transform(x), y)
     return alpha, decisions, history, (scaler, ridge), how
 
@@ -415,12 +450,14 @@ def fit_temperature(z: np.ndarray, part: Part, n_classes: int, bounds=T_BOUNDS) 
 def set_ridge_head(head: nn.Module, x: np.ndarray, scaler, ridge, temperature: float, n_classes: int) -> None:
     """Write the scaler, the ridge and T into a rocket's head: ``linear((x - mean) / scale) / temperature``.
 
-    The ridge's decision is ``coef (x / s) + b`` (aeon's scaler does not centre); the head
-    centres on the rows' mean ``m`` for float32 accuracy, so its bias is ``b + coef (m / s)``.
+    The ridge's decision is ``coef (x / s) + b`` for dense features (aeon's scaler does not centre);
+    the head centres them on the rows' mean ``m`` for float32 accuracy, so its bias is
+    ``b + coef (m / s)``. Sparse features (Hydra's) keep the scaler's own centre.
     """
     coef, intercept = np.atleast_2d(ridge.coef_), np.atleast_1d(ridge.intercept_)
-    mean = x.mean(axis=0)
-    bias = intercept + coef @ (mean / scaler.scale_)
+    dense = ~head.sparse.cpu().numpy()
+    mean = np.where(dense, x.mean(axis=0), scaler.mean_)
+    bias = intercept + coef[:, dense] @ (mean[dense] / scaler.scale_[dense])
     if n_classes == 2:  # one decision column z: logits [0, z]
         coef, bias = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], bias])
     if coef.shape != tuple(head.linear.weight.shape):
@@ -434,7 +471,8 @@ def set_ridge_head(head: nn.Module, x: np.ndarray, scaler, ridge, temperature: f
 
 
 def fit_ridge(head: nn.Module, embeddings: torch.Tensor, part: Part, n_classes: int, *, balanced: bool = False,
-              alphas=ALPHAS, seed: int = 0, n_splits: int = N_SPLITS) -> tuple[list, dict, np.ndarray]:
+              alphas=ALPHAS, seed: int = 0, n_splits: int = N_SPLITS, sparse: np.ndarray | None = None
+              ) -> tuple[list, dict, np.ndarray]:
     """A rocket's head as aeon fits it (:func:`ridge_cv`), with a softmax temperature (:func:`fit_temperature`)
     fitted on the chosen alpha's out-of-sample decision values; written into ``head``.
 
@@ -449,7 +487,7 @@ def fit_ridge(head: nn.Module, embeddings: torch.Tensor, part: Part, n_classes: 
     started = time.perf_counter()
     x = features_of(embeddings, part)
     alpha, decisions, history, (scaler, ridge), how = ridge_cv(x, part, n_classes, balanced=balanced, alphas=alphas,
-                                                              seed=seed, n_splits=n_splits)
+                                                              seed=seed, n_splits=n_splits, sparse=sparse)
     z = logits(decisions[alpha])
     temperature = fit_temperature(z, part, n_classes)
     proba = part.decide(softmax(z / temperature))

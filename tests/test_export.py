@@ -133,11 +133,12 @@ ARCHS = {
     "gru": ("raw", {"hidden": 8, "readout": "mean"}), "panns": ("map", {"name": "cnn6"}),
     "torchvision": ("map", {"name": "resnet18"}), "resnext_wsl": ("map", {}),
     "minirocket": ("raw", {"n_kernels": 84}), "multirocket": ("raw", {"n_kernels": 84}),
+    "hydra": ("raw", {"n_groups": 16}), "multirocket_hydra": ("raw", {"n_kernels": 84, "hydra_groups": 16}),
     "inception": ("raw", {}), "lite": ("raw", {}),
 }
 # Slow to export: torch.export unrolls MiniRocket's loop over dilations (80 s for 84 kernels on
 # 200 samples on the 2-core CPU), and the WSL ResNeXt is large.
-SLOW_EXPORTS = ("resnext_wsl", "minirocket", "multirocket")
+SLOW_EXPORTS = ("resnext_wsl", "minirocket", "multirocket", "multirocket_hydra")
 
 
 def test_every_arch_is_covered():
@@ -155,6 +156,9 @@ def test_other_archs_export_and_match(trained, tmp_path, arch, normalize):
     assert (model_args["n_freqs"] is None) == (kind == "raw")
     torch.manual_seed(0)
     model = create_model(arch, **model_args).eval()
+    if arch == "hydra":  # its kernels are drawn (zeros until then), and its head scales sparse features
+        model.hydra.draw(0)
+        model.head.sparse[::2] = True
     stats = base["normalize"] if normalize == "feature" else {"mode": "sample"}
     checkpoint = {**base, "model": arch, "model_args": model_args, "normalize": stats,
                   "state_dict": model.state_dict()}

@@ -1,7 +1,7 @@
 """Models: import the families so that they register themselves."""
 
-from deepself.models import (cnn, crnn, fnn, inception, lite, minirocket, multirocket, panns, rnn,  # noqa: F401
-                             vision, yamnet)
+from deepself.models import (cnn, crnn, fnn, hydra, inception, lite, minirocket, multirocket, panns,  # noqa: F401
+                             rnn, vision, yamnet)
 from deepself.models.registry import (create_model, hyperparameters, list_models, model_inputs,
                                       summary)
 

@@ -149,7 +149,9 @@ class RocketHead(nn.Module):
     ``mean`` and ``scale`` standardise the features, ``linear`` holds the ridge's (or the logistic
     regression's) coefficients, and the temperature turns the ridge's decision values into
     calibrated logits; all are tensors of the checkpoint, so ``predict`` and ``export`` give the
-    probabilities training wrote. Until fitted: identity scaling, temperature 1.
+    probabilities training wrote. Features marked ``sparse`` (Hydra's) are scaled by Hydra's sparse
+    scaler: zero where the feature is zero (:class:`deepself.probe.FeatureScaler`). Until fitted:
+    identity scaling, temperature 1, nothing sparse.
     """
 
     def __init__(self, n_features: int, n_outputs: int):
@@ -158,15 +160,18 @@ class RocketHead(nn.Module):
         self.register_buffer("mean", torch.zeros(n_features))
         self.register_buffer("scale", torch.ones(n_features))
         self.register_buffer("temperature", torch.ones(()))
+        self.register_buffer("sparse", torch.zeros(n_features, dtype=torch.bool))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear((x - self.mean) / self.scale) / self.temperature
+        scaled = torch.where(self.sparse & (x == 0), 0.0, (x - self.mean) / self.scale)
+        return self.linear(scaled) / self.temperature
 
     def reset_scaling(self) -> None:
-        """Identity scaling and temperature 1 (a head whose scaler is folded into ``linear``)."""
+        """Identity scaling, temperature 1, nothing sparse (a head whose scaler is folded into ``linear``)."""
         self.mean.zero_()
         self.scale.fill_(1.0)
         self.temperature.fill_(1.0)
+        self.sparse.zero_()
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Checkpoints written before the head had a scaler and a temperature (one ``nn.Linear`` named
@@ -175,9 +180,11 @@ class RocketHead(nn.Module):
             if prefix + name in state_dict and prefix + "linear." + name not in state_dict:
                 state_dict[prefix + "linear." + name] = state_dict.pop(prefix + name)
         if prefix + "linear.weight" in state_dict:
-            for name, value in (("mean", self.mean), ("scale", self.scale), ("temperature", self.temperature)):
+            for name, value in (("mean", self.mean), ("scale", self.scale), ("temperature", self.temperature),
+                                ("sparse", self.sparse)):
                 if prefix + name not in state_dict:
-                    state_dict[prefix + name] = torch.zeros_like(value) if name == "mean" else torch.ones_like(value)
+                    state_dict[prefix + name] = (torch.zeros_like(value) if name in ("mean", "sparse")
+                                                 else torch.ones_like(value))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
@@ -207,7 +214,8 @@ class Rocket(nn.Module):
         if self.head_kind == "logistic":
             self.head.reset_scaling()
             return probe.fit(self.head.linear, embeddings, part, n_classes, balanced=balanced, seed=seed)
-        return probe.fit_ridge(self.head, embeddings, part, n_classes, balanced=balanced, seed=seed)
+        return probe.fit_ridge(self.head, embeddings, part, n_classes, balanced=balanced, seed=seed,
+                               sparse=self.head.sparse.cpu().numpy())
 
     def _register_kernel_tables(self, n_combinations: int, n_chans: int) -> None:
         """The 84 kernels and the channels each (dilation, kernel) sums over, in aeon's order (float

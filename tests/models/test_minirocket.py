@@ -5,12 +5,11 @@ import io
 import numpy as np
 import pytest
 import torch
+from aeon.transformations.collection.convolution_based import MiniRocket as aeon_minirocket
 
 from deepself.errors import DeepselfError
 from deepself.models import create_model
 from deepself.models.minirocket import KERNELS, fit_dilations
-
-aeon_minirocket = pytest.importorskip("aeon.transformations.collection.convolution_based").MiniRocket
 
 
 @pytest.mark.parametrize("n_chans,n_times,n_kernels", [(1, 300, 10_000), (3, 120, 840), (11, 64, 500), (2, 9, 84)])
@@ -64,7 +63,8 @@ def test_fitted_state_is_tensors_that_rebuild_the_same_model(signals):
     buffer.seek(0)
     state = torch.load(buffer, weights_only=True)  # no pickled objects: tensors only
     assert {"biases", "dilations", "n_features_per_dilation", "combination_channels", "combination_sizes",
-            "kernels", "head.linear.weight", "head.linear.bias", "head.mean", "head.scale", "head.temperature"} == set(state)
+            "kernels", "head.linear.weight", "head.linear.bias", "head.mean", "head.scale", "head.temperature",
+            "head.sparse"} == set(state)
     rebuilt = create_model("minirocket", n_chans=3, n_freqs=None, n_times=80, n_outputs=4, n_kernels=252).eval()
     rebuilt.load_state_dict(state)
     signals = torch.from_numpy(x)

@@ -5,13 +5,12 @@ import io
 import numpy as np
 import pytest
 import torch
+from aeon.transformations.collection.convolution_based import MultiRocket as aeon_multirocket
 
 from deepself.errors import DeepselfError
 from deepself.models import create_model
 from deepself.models import multirocket
 from deepself.models.multirocket import pooled
-
-aeon_multirocket = pytest.importorskip("aeon.transformations.collection.convolution_based").MultiRocket
 
 
 @pytest.mark.parametrize("n_chans,n_times,n_kernels", [(1, 300, 840), (3, 120, 840), (2, 64, 336), (1, 10, 84)])
@@ -68,7 +67,7 @@ def test_fitted_state_is_tensors_that_rebuild_the_same_model(signals):
     state = torch.load(buffer, weights_only=True)  # no pickled objects: tensors only
     assert {"dilations", "n_features_per_dilation", "biases", "diff_dilations", "diff_n_features_per_dilation",
             "diff_biases", "kernels", "combination_channels", "combination_sizes", "head.linear.weight",
-            "head.linear.bias", "head.mean", "head.scale", "head.temperature"} == set(state)
+            "head.linear.bias", "head.mean", "head.scale", "head.temperature", "head.sparse"} == set(state)
     rebuilt = create_model("multirocket", n_chans=2, n_freqs=None, n_times=90, n_outputs=4, n_kernels=252).eval()
     rebuilt.load_state_dict(state)
     signals = torch.from_numpy(x)

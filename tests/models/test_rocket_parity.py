@@ -16,13 +16,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from aeon import datasets
 
 from deepself.config import validate_config
 from deepself.io.store import create_store
 from deepself.train import train_fold
 
-datasets = pytest.importorskip("aeon.datasets")
-AEON = {"minirocket": "MiniRocketClassifier", "multirocket": "MultiRocketClassifier"}
+AEON = {"minirocket": "MiniRocketClassifier", "multirocket": "MultiRocketClassifier", "hydra": "HydraClassifier",
+        "multirocket_hydra": "MultiRocketHydraClassifier"}
 
 
 @pytest.fixture(scope="module")
@@ -59,16 +60,18 @@ def _train(arrow_head, arch: str, dev_fraction: float | None = None) -> tuple[di
     return arrow_head["runs"][key]
 
 
-@pytest.mark.parametrize("arch", ["minirocket", "multirocket"])
+@pytest.mark.parametrize("arch", list(AEON))
 def test_the_rocket_gives_aeons_labels(arrow_head, arch):
     from aeon.classification import convolution_based
 
     x_train, y_train = arrow_head["train"]
     x_test, y_test = arrow_head["test"]
     summary, predictions = _train(arrow_head, arch)
-    # deepself's defaults are aeon's classifiers' (MultiRocket: 10,000 kernels; its transform alone: 6,250)
-    kernels = validate_config({"experiment": "t", "data": {"adapter": "digits"}, "features": {"f": {"kind": "raw"}},
-                               "models": {"m": {"arch": arch, "feature": "f"}}})["models"]["m"]["args"]["n_kernels"]
+    # deepself's defaults are aeon's classifiers' (MultiRocket: 10,000 kernels; its transform alone, as
+    # MultiRocketHydraClassifier keeps it: 6,250; Hydra: 8 kernels a group; aeon's MR-Hydra's n_kernels is Hydra's)
+    args = validate_config({"experiment": "t", "data": {"adapter": "digits"}, "features": {"f": {"kind": "raw"}},
+                            "models": {"m": {"arch": arch, "feature": "f"}}})["models"]["m"]["args"]
+    kernels = args["hydra_kernels"] if arch == "multirocket_hydra" else args["n_kernels"]
     aeon = getattr(convolution_based, AEON[arch])(n_kernels=kernels, random_state=0, n_jobs=1).fit(x_train, y_train)
     aeon = aeon.predict(x_test)
     agreement = np.mean(predictions["pred"].to_numpy() == aeon)
