@@ -202,10 +202,41 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
             error.path.extend(path)
             raise DeepselfError(_describe(error))
         model["train"] = merged
+    _expand_seeds(config)
     _check_names(config)
     _check_references(config)
     _resolve_augment(config, own_augment, schema)
     return config
+
+
+def _expand_seeds(config: dict) -> None:
+    """A model with ``seeds: N`` (N > 1) becomes N members ``<name>_s<k>`` trained with seeds
+    ``train.seed + k``, and a fusion ``<name>`` of their mean; fusions that list ``<name>`` list its members.
+
+    The members have ``seeds: 1``, so the validated config validates to itself.
+    """
+    members, models = {}, {}
+    for name, model in config["models"].items():
+        if model["seeds"] == 1:
+            models[name] = model
+            continue
+        members[name] = [f"{name}_s{k}" for k in range(model["seeds"])]
+        for k, member in enumerate(members[name]):
+            if member in config["models"]:
+                raise DeepselfError(f"config key models.{name}.seeds: its member {member} is already a model; "
+                                    "rename one of them")
+            models[member] = {**copy.deepcopy(model), "seeds": 1,
+                              "train": {**model["train"], "seed": model["train"]["seed"] + k}}
+    config["models"] = models
+    for fusion in config["fusions"].values():
+        fusion["models"] = [m for name in fusion["models"] for m in members.get(name, [name])]
+    for name, names in members.items():
+        if name in config["fusions"]:
+            raise DeepselfError(f"config key models.{name}.seeds: the seeds' fusion {name} is already a fusion; "
+                                "rename one of them")
+        fusion = {"models": names, "method": "mean"}
+        _DefaultFilling(_shipped_schema()["properties"]["fusions"]["additionalProperties"]).validate(fusion)
+        config["fusions"][name] = fusion
 
 
 def _check_names(config: dict) -> None:

@@ -104,3 +104,21 @@ def test_config_readme_says_required_only_of_required_keys():
             if line.startswith("| `")}
     assert rows["fusions.<name>.top"] == "unset"
     assert rows["experiment"] == "required" and rows["models.<name>.arch"] == "required"
+
+
+def test_seeds_make_members_and_their_mean_fusion():
+    """``seeds: 3`` trains three members with consecutive seeds, fuses them by their mean, and a fusion
+    that lists the model lists its members; the validated config validates to itself."""
+    config = validate_config({
+        "experiment": "t", "data": {"adapter": "digits"}, "features": {"f": {"kind": "raw"}}, "train": {"seed": 7},
+        "models": {"a": {"arch": "fnn", "feature": "f"}, "lite": {"arch": "lite", "feature": "f", "seeds": 3},
+                   "b": {"arch": "fnn", "feature": "f"}},
+        "fusions": {"all": {"models": ["a", "lite"], "method": "select"}}})
+    assert list(config["models"]) == ["a", "lite_s0", "lite_s1", "lite_s2", "b"]
+    assert [config["models"][f"lite_s{k}"]["train"]["seed"] for k in range(3)] == [7, 8, 9]
+    assert config["fusions"]["lite"] == {"models": ["lite_s0", "lite_s1", "lite_s2"], "method": "mean", "rounds": 25}
+    assert config["fusions"]["all"]["models"] == ["a", "lite_s0", "lite_s1", "lite_s2"]
+    assert validate_config(config) == config
+    with pytest.raises(DeepselfError, match="models.lite.seeds: its member lite_s1 is already a model"):
+        validate_config({**config, "models": {"lite": {"arch": "lite", "feature": "f", "seeds": 2},
+                                              "lite_s1": {"arch": "fnn", "feature": "f"}}, "fusions": {}})
