@@ -46,9 +46,15 @@ def test_flip_and_crop_move_pixels_not_values():
     assert all(torch.equal(flipped[b], x[b]) or torch.equal(flipped[b], x[b].flip(-1)) for b in range(32))
     cropped = flip_and_crop(x, gen(), crop_pad=2)
     assert cropped.shape == x.shape
+    padded = torch.nn.functional.pad(x, [2] * 4)
+    offsets = set()
     for b in range(32):
-        nonzero = cropped[b][cropped[b] != 0]
-        assert set(nonzero.tolist()) <= set(x[b].flatten().tolist())
+        # each sample is the window of its zero-padded image at one offset of up to 2 pixels either way
+        found = [(dy, dx) for dy in range(5) for dx in range(5)
+                 if torch.equal(cropped[b], padded[b, :, dy:dy + 6, dx:dx + 8])]
+        assert len(found) == 1, f"sample {b} is no crop of its padded image"
+        offsets |= set(found)
+    assert len(offsets) > 5, "the offsets vary from sample to sample"
 
 
 def test_mixup_is_a_convex_combination():

@@ -25,6 +25,31 @@ def test_shipped_configs_validate(path):
         assert set(model["train"]) == set(load_schema()["definitions"]["train"]["properties"])
 
 
+def test_bonn_experiments_after_bonn_is_the_config_of_the_results_run():
+    """The exploratory Bonn models live in bonn_experiments.yaml, whose data, folds and training defaults
+    are bonn.yaml's: given after bonn.yaml (Snakemake merges config files in order), it adds its models to
+    bonn's and changes none of them, which is the config of benchmarks/RESULTS.md's 5-class run."""
+    from snakemake.utils import update_config
+
+    bonn, experiments = (yaml.safe_load((REPO / "config" / name).read_text())
+                         for name in ("bonn.yaml", "bonn_experiments.yaml"))
+    for key in ("data", "cv", "train"):
+        assert experiments[key] == bonn[key], key
+    assert all(experiments["features"][name] == bonn["features"][name] for name in experiments["features"])
+    merged = copy.deepcopy(bonn)
+    update_config(merged, experiments)
+    update_config(merged, {"experiment": "bonn"})
+    merged, alone = validate_config(merged), validate_config(bonn)
+    assert {name: merged["models"][name] for name in alone["models"]} == alone["models"]
+    assert set(merged["models"]) - set(alone["models"]) == {"crnn_xl", *(f"crnn_long_s{k}" for k in range(1, 5))}
+    for k in range(1, 5):
+        seed = merged["models"][f"crnn_long_s{k}"]
+        assert seed == {**merged["models"]["crnn_long"], "train": {**merged["models"]["crnn_long"]["train"], "seed": k}}
+    seeds = merged["fusions"]["crnn_long_seeds"]
+    assert seeds["models"] == ["crnn_long"] + [f"crnn_long_s{k}" for k in range(1, 5)] and seeds["method"] == "mean"
+    assert {name: merged["fusions"][name] for name in alone["fusions"]} == alone["fusions"]
+
+
 def test_defaults_are_filled_and_overrides_merged():
     config = copy.deepcopy(TINY)
     config["models"]["cnn"]["train"] = {"lr": 0.1}

@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.metrics import balanced_accuracy_score
 
 from deepself.config import validate_config
+from deepself.errors import DeepselfError
 from deepself.io.store import create_store, open_store
 from deepself.models import create_model
 from deepself.inference import normalize
@@ -99,17 +101,22 @@ def test_same_seed_same_predictions(task):
     assert not np.allclose(pa.filter(like="p_").to_numpy(), pc.filter(like="p_").to_numpy())
 
 
-def _assert_checkpoint_predicts_the_fold(ckpt, out_dir, store_path):
-    """The model rebuilt from ``ckpt`` gives the probabilities of ``out_dir/predictions.csv`` from the stored inputs."""
+def _checkpoint_proba(ckpt, store_path, ids):
+    """Class probabilities of the stored inputs ``ids`` by the model rebuilt from ``ckpt``."""
     model = create_model(ckpt["model"], **ckpt["model_args"])
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
-    preds = pd.read_csv(out_dir / "predictions.csv")
     with open_store(store_path) as store:
-        x = torch.from_numpy(store.read(list(preds["id"])))
+        x = torch.from_numpy(store.read(list(ids)))
     with torch.no_grad():
-        proba = torch.softmax(model(normalize(x, ckpt["normalize"])), 1).numpy()
-    np.testing.assert_allclose(proba, preds.filter(like="p_").to_numpy(), atol=1e-5)
+        return torch.softmax(model(normalize(x, ckpt["normalize"])), 1).numpy()
+
+
+def _assert_checkpoint_predicts_the_fold(ckpt, out_dir, store_path):
+    """The model rebuilt from ``ckpt`` gives the probabilities of ``out_dir/predictions.csv`` from the stored inputs."""
+    preds = pd.read_csv(out_dir / "predictions.csv")
+    np.testing.assert_allclose(_checkpoint_proba(ckpt, store_path, preds["id"]), preds.filter(like="p_").to_numpy(),
+                               atol=1e-5)
 
 
 def test_checkpoint_rebuilds_the_model(task):
@@ -141,6 +148,15 @@ def test_augmentation_changes_training_not_the_data_it_scores(task):
     assert augmented["n_dev"] == plain["n_dev"] and augmented["n_test"] == plain["n_test"]
     h_plain, h_aug = pd.read_csv(task / "plain" / "history.csv"), pd.read_csv(task / "aug" / "history.csv")
     assert not np.allclose(h_plain["train_loss"], h_aug["train_loss"])
+    # the kept weights score the stored, unaugmented inputs: the held-out fold's probabilities, and the
+    # development split's log-loss and UAR of the kept epoch as the history recorded them
+    ckpt = torch.load(task / "aug" / "checkpoint.pt", weights_only=True)
+    _assert_checkpoint_predicts_the_fold(ckpt, task / "aug", task / "maps.h5")
+    dev = pd.read_csv(task / "aug" / "dev_predictions.csv")
+    proba, y = _checkpoint_proba(ckpt, task / "maps.h5", dev["id"]), dev["label"].map(ckpt["classes"].index).to_numpy()
+    kept = h_aug.iloc[ckpt["best_epoch"] - 1]
+    assert kept["dev_loss"] == pytest.approx(-np.log(proba[np.arange(len(y)), y]).mean(), rel=1e-5)
+    assert kept["dev_uar"] == pytest.approx(balanced_accuracy_score(y, proba.argmax(1)))
 
 
 def resumable_job(tmp_path, n: int, spec: dict, resume_every_s: str):
@@ -181,6 +197,30 @@ def resumable_job(tmp_path, n: int, spec: dict, resume_every_s: str):
     return run
 
 
+def interrupted_and_rerun(tmp_path, n: int, spec: dict, resume_every_s: str, sig, after_epoch: int):
+    """Train fold 1 of :func:`resumable_job`'s task whole, and again sent ``sig`` after epoch ``after_epoch``,
+    then rerun: the interrupted run left ``resume.pt`` and no predictions, and the rerun resumed, removed
+    ``resume.pt`` and wrote what the whole run wrote. Returns the interrupted run's (exit code, stderr)."""
+    job = resumable_job(tmp_path, n, spec, resume_every_s)
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    code, err = job(whole)
+    assert code == 0, err
+    interrupted = job(stopped, after_epoch, sig)
+    assert interrupted[0] != 0, "the job finished before it was interrupted"
+    assert (stopped / "resume.pt").exists()
+    assert not (stopped / "predictions.csv").exists()
+    code, err = job(stopped)
+    assert code == 0, err
+    assert "resuming after epoch" in (stopped / "train.log").read_text()
+    assert not (stopped / "resume.pt").exists()
+    for name in ("predictions.csv", "dev_predictions.csv"):  # a resumed job writes both, as a whole run does
+        pd.testing.assert_frame_equal(pd.read_csv(whole / name), pd.read_csv(stopped / name))
+    timing = ["seconds", "samples_per_s"]
+    pd.testing.assert_frame_equal(pd.read_csv(whole / "history.csv").drop(columns=timing),
+                                  pd.read_csv(stopped / "history.csv").drop(columns=timing))
+    return interrupted
+
+
 def test_killed_job_resumes_to_the_same_predictions(tmp_path):
     """kill -9 in the middle of training, run again: it continues and ends as an uninterrupted run."""
     import signal
@@ -188,25 +228,8 @@ def test_killed_job_resumes_to_the_same_predictions(tmp_path):
     spec = _spec("cnn2d", epochs=8, batch_size=16, scheduler="cosine",
                  augment={**TRAIN_DEFAULTS["augment"], "mixup": 0.2})
     spec["args"] = {"channels": [16, 16], "pool": [2, 2], "dropout": 0.3}
-    job = resumable_job(tmp_path, 400, spec, resume_every_s="0")
-
-    def run(out_dir, kill_after_epoch=None):
-        return job(out_dir, kill_after_epoch, signal.SIGKILL)
-
-    code, err = run(tmp_path / "whole")
-    assert code == 0, err
-    code, _ = run(tmp_path / "killed", kill_after_epoch=3)
+    code, _ = interrupted_and_rerun(tmp_path, 400, spec, "0", signal.SIGKILL, after_epoch=3)
     assert code == -signal.SIGKILL, "the job was killed before it could finish"
-    assert (tmp_path / "killed" / "resume.pt").exists()
-    assert not (tmp_path / "killed" / "predictions.csv").exists()
-    code, err = run(tmp_path / "killed")
-    assert code == 0, err
-    assert "resuming after epoch" in (tmp_path / "killed" / "train.log").read_text()
-    assert not (tmp_path / "killed" / "resume.pt").exists()
-    for name in ("predictions.csv", "dev_predictions.csv"):  # a resumed job writes both, as a whole run does
-        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / name), pd.read_csv(tmp_path / "killed" / name))
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / "history.csv").drop(columns=["seconds", "samples_per_s"]),
-                                  pd.read_csv(tmp_path / "killed" / "history.csv").drop(columns=["seconds", "samples_per_s"]))
 
 
 def _probe_spec(**train):
@@ -252,7 +275,7 @@ def test_probe_refuses_input_augmentation(partial_cnn6):
     task, weights, _ = partial_cnn6
     spec = _probe_spec(augment={**TRAIN_DEFAULTS["augment"], "specaugment": {"freq_masks": 1, "freq_width": 2,
                                                                               "time_masks": 1, "time_width": 2}})
-    with pytest.raises(Exception, match=r"train.augment.specaugment \(model pann\): train_mode probe"):
+    with pytest.raises(DeepselfError, match=r"train.augment.specaugment \(model pann\): train_mode probe"):
         train_fold(task / "samples.csv", task / "maps16.h5", "2", spec, task / "probe")
     assert not (task / "probe" / "checkpoint.pt").exists()
 

@@ -16,11 +16,12 @@ import pandas as pd
 import pytest
 import torch
 
+from deepself.errors import DeepselfError
 from deepself.inference import Forward, build_model, load_checkpoint, predict_proba
 from deepself.io.store import create_store, open_store
 from deepself.train import TrainingData, train_fold, train_fold_on
 
-from test_train import TRAIN_DEFAULTS, _spec, _write_maps, resumable_job, task  # noqa: F401 (task is a fixture)
+from test_train import TRAIN_DEFAULTS, _spec, _write_maps, interrupted_and_rerun, task  # noqa: F401 (task is a fixture)
 
 
 def _reproduce(out_dir, store_path):
@@ -112,22 +113,8 @@ def test_sigterm_writes_resume_and_the_rerun_ends_as_an_uninterrupted_run(tmp_pa
     interval is far off, the job exits non-zero, and the rerun continues to the uninterrupted result."""
     spec = _spec("cnn2d", epochs=6, batch_size=16, scheduler="cosine")
     spec["args"] = {"channels": [16, 16], "pool": [2, 2], "dropout": 0.3}
-    job = resumable_job(tmp_path, 240, spec, resume_every_s="3600")
-
-    def run(out_dir, term_after_epoch=None):
-        return job(out_dir, term_after_epoch, signal.SIGTERM)
-
-    code, err = run(tmp_path / "whole")
-    assert code == 0, err
-    code, err = run(tmp_path / "stopped", term_after_epoch=2)
+    code, err = interrupted_and_rerun(tmp_path, 240, spec, "3600", signal.SIGTERM, after_epoch=2)
     assert code != 0 and "stopped by SIGTERM" in err
-    assert (tmp_path / "stopped" / "resume.pt").exists()
-    assert not (tmp_path / "stopped" / "predictions.csv").exists()
-    code, err = run(tmp_path / "stopped")
-    assert code == 0, err
-    assert "resuming after epoch" in (tmp_path / "stopped" / "train.log").read_text()
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / "predictions.csv"),
-                                  pd.read_csv(tmp_path / "stopped" / "predictions.csv"))
 
 
 @pytest.mark.parametrize("normalize, reused", [("none", True), ("feature", False)])
@@ -176,6 +163,6 @@ def test_non_finite_probabilities_are_never_written(task):
     with create_store(task / "huge.h5", len(ids), x.shape[1:], {"kind": "signal", "layout": "CFT"}) as w:
         w.write(ids, x)
     spec = _spec("fnn", epochs=1, normalize="none")
-    with pytest.raises(Exception, match=r"model fnn, fold 1: sample 's01' .* non-finite probabilities"):
+    with pytest.raises(DeepselfError, match=r"model fnn, fold 1: sample 's01' .* non-finite probabilities"):
         train_fold(task / "samples.csv", task / "huge.h5", "1", spec, task / "huge")
     assert not (task / "huge" / "predictions.csv").exists()

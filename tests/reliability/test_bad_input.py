@@ -137,80 +137,66 @@ def run_ingest(deepself, folder: Path, files: list[Path], spec: dict) -> subproc
 
 # --- files -----------------------------------------------------------------------------------------
 
-def test_empty_file(deepself, tmp_path):
-    (tmp_path / "s1.wav").write_bytes(b"")
-    result = run_ingest(deepself, tmp_path, [wav(tmp_path / "s0.wav"), tmp_path / "s1.wav"], AUDIO)
-    assert_refused(result, "s1.wav: empty file")
+def put(path: Path, content) -> Path:
+    """Write ``content`` to ``path``: bytes or text as they are, an array as ``.npy``, an image as itself."""
+    if isinstance(content, np.ndarray):
+        np.save(path, content)
+    elif isinstance(content, Image.Image):
+        content.save(path)
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    return path
 
 
-def test_truncated_audio(deepself, tmp_path):
-    whole = wav(tmp_path / "whole.wav").read_bytes()
-    (tmp_path / "cut.wav").write_bytes(whole[: len(whole) // 2])
-    result = run_ingest(deepself, tmp_path, [wav(tmp_path / "s0.wav"), tmp_path / "cut.wav"], AUDIO)
-    assert_refused(result, "cut.wav: cannot be decoded as audio: truncated")
+def first_half(path: Path) -> bytes:
+    whole = path.read_bytes()
+    return whole[: len(whole) // 2]
 
 
-def test_corrupt_audio(deepself, tmp_path):
-    (tmp_path / "junk.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
-    result = run_ingest(deepself, tmp_path, [wav(tmp_path / "s0.wav"), tmp_path / "junk.wav"], AUDIO)
-    assert_refused(result, "junk.wav: cannot be decoded as audio")
-
-
-@pytest.mark.parametrize("length_s", [None, 0.06], ids=["first-pass", "while-writing"])
-def test_text_signal_with_a_non_numeric_cell(deepself, tmp_path, length_s):
-    """With length_s the table is first read while the store is being written: still no store left."""
-    (tmp_path / "t0.csv").write_text("x,y\n1,2\n3,4\n5,6\n")
-    (tmp_path / "t1.csv").write_text("x,y\n1,2\n3,4\n5,6\n")
-    (tmp_path / "t2.csv").write_text("x,y\n1,2\n3,abc\n5,6\n")
-    files = [tmp_path / f"t{i}.csv" for i in range(3)]
-    result = run_ingest(deepself, tmp_path, files, {**SENSOR, "length_s": length_s})
-    assert_refused(result, "t2.csv: line 3, column 2: 'abc' is not a number")
-
-
-@pytest.mark.parametrize("cell", ["nan", "inf", "-inf", ""])
-def test_nan_or_inf_in_a_text_signal(deepself, tmp_path, cell):
-    (tmp_path / "t0.csv").write_text("1,2\n3,4\n5,6\n")
-    (tmp_path / "t1.csv").write_text(f"1,2\n3,4\n{cell},6\n")
-    result = run_ingest(deepself, tmp_path, [tmp_path / "t0.csv", tmp_path / "t1.csv"], SENSOR)
-    what = "empty cell" if not cell else f"'{cell}' is not a finite number"
-    assert_refused(result, f"t1.csv: line 3, column 1: {what}")
-
-
-def test_nan_or_inf_in_an_npy_signal(deepself, tmp_path):
-    np.save(tmp_path / "n0.npy", np.ones((20, 2)))
+def a_nan_at(row: int, column: int) -> np.ndarray:
     signal = np.ones((20, 2))
-    signal[7, 1] = np.nan
-    np.save(tmp_path / "n1.npy", signal)
-    result = run_ingest(deepself, tmp_path, [tmp_path / "n0.npy", tmp_path / "n1.npy"], SENSOR)
-    assert_refused(result, "n1.npy: channel 1, sample 7: nan is not a finite number")
+    signal[row, column] = np.nan
+    return signal
 
 
-@pytest.mark.parametrize("length_s", [None, 0.06], ids=["first-pass", "while-writing"])
-def test_a_channel_count_that_differs(deepself, tmp_path, length_s):
-    (tmp_path / "t0.csv").write_text("1,2\n3,4\n5,6\n")
-    (tmp_path / "t1.csv").write_text("1,2\n3,4\n5,6\n")
-    (tmp_path / "t2.csv").write_text("1\n3\n5\n")
-    files = [tmp_path / f"t{i}.csv" for i in range(3)]
-    result = run_ingest(deepself, tmp_path, files, {**SENSOR, "length_s": length_s})
-    assert_refused(result, "t2.csv: sample 't2' has 1 channels, sample 't0' has 2")
+TABLE = "1,2\n3,4\n5,6\n"
+# Each case: the sheet's files, written into a folder d; the modality's spec; the error's words. With
+# length_s, the tables are first read while the store is being written: still no store is left.
+BAD_FILES = {
+    "empty-file": (lambda d: [wav(d / "s0.wav"), put(d / "s1.wav", b"")], AUDIO, "s1.wav: empty file"),
+    "truncated-audio": (lambda d: [wav(d / "s0.wav"), put(d / "cut.wav", first_half(wav(d / "whole.wav")))], AUDIO,
+                        "cut.wav: cannot be decoded as audio: truncated"),
+    "corrupt-audio": (lambda d: [wav(d / "s0.wav"), put(d / "junk.wav", b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")],
+                      AUDIO, "junk.wav: cannot be decoded as audio"),
+    **{f"non-numeric-cell-{when}": (
+        lambda d: [put(d / "t0.csv", "x,y\n" + TABLE), put(d / "t1.csv", "x,y\n" + TABLE),
+                   put(d / "t2.csv", "x,y\n1,2\n3,abc\n5,6\n")],
+        {**SENSOR, "length_s": length_s}, "t2.csv: line 3, column 2: 'abc' is not a number")
+       for when, length_s in (("first-pass", None), ("while-writing", 0.06))},
+    **{f"{cell or 'empty'}-cell-in-a-table": (
+        lambda d, cell=cell: [put(d / "t0.csv", TABLE), put(d / "t1.csv", f"1,2\n3,4\n{cell},6\n")], SENSOR,
+        f"t1.csv: line 3, column 1: {repr(cell) + ' is not a finite number' if cell else 'empty cell'}")
+       for cell in ("nan", "inf", "-inf", "")},
+    "nan-in-an-npy-signal": (lambda d: [put(d / "n0.npy", np.ones((20, 2))), put(d / "n1.npy", a_nan_at(7, 1))],
+                             SENSOR, "n1.npy: channel 1, sample 7: nan is not a finite number"),
+    **{f"channel-count-{when}": (
+        lambda d: [put(d / "t0.csv", TABLE), put(d / "t1.csv", TABLE), put(d / "t2.csv", "1\n3\n5\n")],
+        {**SENSOR, "length_s": length_s}, "t2.csv: sample 't2' has 1 channels, sample 't0' has 2")
+       for when, length_s in (("first-pass", None), ("while-writing", 0.06))},
+    "channel-count-in-audio": (lambda d: [wav(d / "mono.wav"), wav(d / "stereo.wav", channels=2)], AUDIO,
+                               "stereo.wav: sample 'stereo' has 2 channels, sample 'mono' has 1"),
+    "not-an-image": (lambda d: [put(d / "ok.png", Image.fromarray(np.zeros((4, 4), np.uint8))),
+                                put(d / "text.png", "this is not a PNG")],
+                     AUDIO, "text.png: cannot be decoded as an image"),
+    "deleted-after-the-sheet-stage": (lambda d: [wav(d / "s0.wav"), d / "gone.wav"], AUDIO, "gone.wav: no such file"),
+}
 
 
-def test_a_channel_count_that_differs_in_audio(deepself, tmp_path):
-    files = [wav(tmp_path / "mono.wav"), wav(tmp_path / "stereo.wav", channels=2)]
-    result = run_ingest(deepself, tmp_path, files, AUDIO)
-    assert_refused(result, "stereo.wav: sample 'stereo' has 2 channels, sample 'mono' has 1")
-
-
-def test_an_image_that_is_not_an_image(deepself, tmp_path):
-    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "ok.png")
-    (tmp_path / "text.png").write_text("this is not a PNG")
-    result = run_ingest(deepself, tmp_path, [tmp_path / "ok.png", tmp_path / "text.png"], AUDIO)
-    assert_refused(result, "text.png: cannot be decoded as an image")
-
-
-def test_a_file_deleted_after_the_sheet_stage(deepself, tmp_path):
-    result = run_ingest(deepself, tmp_path, [wav(tmp_path / "s0.wav"), tmp_path / "gone.wav"], AUDIO)
-    assert_refused(result, "gone.wav: no such file")
+@pytest.mark.parametrize("files, spec, words", BAD_FILES.values(), ids=BAD_FILES)
+def test_a_bad_file_is_named(deepself, tmp_path, files, spec, words):
+    assert_refused(run_ingest(deepself, tmp_path, files(tmp_path), spec), words)
 
 
 # --- the sample sheet ------------------------------------------------------------------------------

@@ -86,8 +86,12 @@ def test_bad_order_names_the_key(order):
         bandpass(np.zeros((2, 1000)), SAMPLE_RATE, BAND, order, key="eeg")
 
 
-def test_good_band_passes_check():
-    check_band(SAMPLE_RATE, [0.5, 124.0], np.int64(3))
+def test_a_band_near_zero_and_nyquist_with_a_numpy_order_is_scipys_filter(eeg):
+    band, order = [0.5, 124.0], np.int64(3)
+    assert check_band(SAMPLE_RATE, band, order) is None
+    sos = scipy.signal.butter(3, band, "bandpass", fs=SAMPLE_RATE, output="sos")
+    np.testing.assert_allclose(bandpass(eeg, SAMPLE_RATE, band, order), scipy.signal.sosfiltfilt(sos, eeg, axis=-1),
+                               rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("order", [1, 4, 8])

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 
 
-def dry_run(tmp_path: Path, train: dict, models: dict) -> str:
+def dry_run(tmp_path: Path, train: dict, models: dict, *args: str) -> str:
     config = yaml.safe_load(TINY.read_text())
     config["train"].update(train)
     for name, extra in models.items():
@@ -22,7 +22,7 @@ def dry_run(tmp_path: Path, train: dict, models: dict) -> str:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-           "--configfile", str(path), "--cores", "4", "--dry-run", "--printshellcmds"]
+           "--configfile", str(path), "--cores", "4", "--dry-run", "--printshellcmds", *args]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
@@ -55,6 +55,20 @@ def test_gpu_resource_from_config(tmp_path, gpu):
     # auto: 1 only where snakemake's machine has an NVIDIA GPU; the machines that run these tests have none
     expected = int(bool(list(Path("/proc/driver/nvidia/gpus").glob("*")))) if gpu == "auto" else gpu
     assert len(blocks) == 4 and all(re.search(rf"gpu={expected}\b", b) for b in blocks), blocks[0]
+
+
+def test_the_slurm_profiles_training_resources_reach_every_training_rule(tmp_path):
+    """profiles/slurm sets them once, for rule train; the rules of groups of folds, named by their
+    groups (train_folds, train_folds_1_2, train_folds_3 here), take them too."""
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    expected = profile["set-resources"]["train"]
+    out = dry_run(tmp_path, {"gpu": 1}, {"cnn": {"folds_per_job": 2}, "fnn": {"folds_per_job": 3}},
+                  "--profile", str(REPO / "profiles" / "slurm"))
+    blocks = jobs(out, "train")
+    assert sorted(re.match(r"rule (\w+):", b)[1] for b in blocks) == ["train_folds", "train_folds_1_2", "train_folds_3"]
+    for block in blocks:
+        resources = dict(item.split("=", 1) for item in re.search(r"resources: (.*)", block)[1].split(", "))
+        assert {key: resources.get(key) for key in expected} == {key: str(value) for key, value in expected.items()}, block
 
 
 def test_resume_interval_is_passed_and_kept_out_of_the_spec(tmp_path):

@@ -10,6 +10,10 @@ for _model in MODELS:
     if folds_per_job(_model) > 1:
         for _folds in fold_groups(_model):
             FOLD_GROUPS.setdefault(_folds, []).append(_model)
+# A profile sets the cluster resources of training once, for rule train (profiles/slurm: set-resources:
+# train:). They hold for the rules of groups of folds as well, whose names follow the groups and so
+# cannot be listed in a profile ahead; a profile's set-resources for one of those names still wins.
+PROFILE_TRAIN_RESOURCES = workflow.resource_settings.overwrite_resources.get("train", {})
 
 
 rule train:
@@ -83,3 +87,6 @@ for _folds, _models in FOLD_GROUPS.items():
             "deepself --log {log.job:q} train --sheet {input.sheet:q} --input {input.data:q}"
             " --fold {params.folds:q} --fold-log {log.folds:q} --spec {params.spec:q} --threads {threads}"
             " --resume-every-s {params.resume_every_s} --out-dir {params.out_dirs:q}"
+
+    workflow.get_rule(_name).resources.update(PROFILE_TRAIN_RESOURCES)
+    workflow.get_rule(_name).resources.update(workflow.resource_settings.overwrite_resources.get(_name, {}))
