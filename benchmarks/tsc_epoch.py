@@ -10,6 +10,11 @@ The issue's goal: ``lite`` at most 1 s per epoch on the 2-core development CPU.
 
     .venv/bin/python benchmarks/tsc_epoch.py --threads 2
     .venv/bin/python benchmarks/tsc_epoch.py --threads 1 --archs lite --profile   # where the time goes
+    .venv/bin/python benchmarks/tsc_epoch.py --threads 1 --sets all --epochs 2     # each set's training shape
+
+``--sets`` times the training shapes of the five sets of ``benchmarks/tsc_parity.py`` (their official
+training parts) and of Bonn (a fold's training part, less its development split: 320 recordings of
+4,097 samples); the shape, not the values, decides the time.
 """
 
 from __future__ import annotations
@@ -23,6 +28,12 @@ import torch
 from torch import nn
 
 from deepself.models import create_model
+
+
+# recordings, channels, samples, classes of each set's training part (as aeon ships them; Bonn: 500
+# recordings, 5-fold cross-validation, cv.dev_fraction 0.2)
+SHAPES = {"ArrowHead": (36, 1, 251, 3), "OSULeaf": (200, 1, 427, 6), "ItalyPowerDemand": (67, 1, 24, 2),
+          "PickupGestureWiimoteZ": (50, 1, 361, 10), "BasicMotions": (40, 6, 100, 4), "Bonn": (320, 1, 4097, 5)}
 
 
 def cpu_ticks() -> tuple[float, float]:
@@ -87,8 +98,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--profile", action="store_true", help="profile one more epoch of each arch")
     parser.add_argument("--rows", type=int, default=15, help="operators listed by --profile")
+    parser.add_argument("--sets", nargs="+", choices=[*SHAPES, "all"],
+                        help="time each set's training shape instead of --n/--chans/--length/--classes")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.sets:
+        for name in SHAPES if "all" in args.sets else args.sets:
+            args.n, args.chans, args.length, args.classes = SHAPES[name]
+            print(f"\n{name}:")
+            run(args)
+        return
+    run(args)
+
+
+def run(args) -> None:
+    """Time every arch of ``args`` on random data of ``args``' shape and print a line each."""
     g = torch.Generator().manual_seed(0)
     x = torch.randn(args.n, args.chans, args.length, generator=g)
     y = torch.arange(args.n) % args.classes

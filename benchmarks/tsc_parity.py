@@ -9,7 +9,8 @@ ItalyPowerDemand, PickupGestureWiimoteZ, BasicMotions), on its official train/te
 2. writes a config (``cv.folds: from_sheet``, ``cv.test_folds: [test]``: train on train, score
    test; the development split of the train part chooses what it chooses) with ``minirocket``,
    ``multirocket``, ``hydra``, ``multirocket_hydra``, a light neural model (``lite``;
-   ``--systems`` adds ``cnn1d``) and a ``select`` fusion of them, and
+   ``--systems`` adds ``cnn1d`` and the papers' five-seed ensembles ``litetime`` and ``inceptiontime``)
+   and a ``select`` fusion of them, and
    runs ``snakemake --cores 2`` on it in a fresh process;
 3. runs aeon's ``MiniRocketClassifier``, ``MultiRocketClassifier``, ``HydraClassifier`` and
    ``MultiRocketHydraClassifier`` (random_state 0: scaled features,
@@ -43,7 +44,13 @@ REPO = Path(__file__).resolve().parents[1]
 SETS = ["ArrowHead", "OSULeaf", "ItalyPowerDemand", "PickupGestureWiimoteZ", "BasicMotions"]
 # LITE (Ismail-Fawaz et al. 2023) with its paper's optimiser and batch; 150 epochs, not the paper's 1,500,
 # the development split keeping the best (a CPU budget); cnn1d: the README's 1-D CNN
+# litetime / inceptiontime: the papers' recipes (LITETime, Ismail-Fawaz et al. 2023; InceptionTime, Ismail Fawaz
+# et al. 2020): five seeds averaged, 1,500 epochs, Adam 1e-3, batch 64, the rate halved after 50 epochs without
+# progress (here: of the development UAR; the papers watch the training loss); a GPU's work beyond the smallest sets
+PAPER = {"epochs": 1500, "batch_size": 64, "lr": 0.001, "scheduler": "plateau", "gamma": 0.5, "plateau_patience": 50}
 NEURAL = {"lite": {"arch": "lite", "feature": "raw", "train": {"epochs": 150, "batch_size": 64, "lr": 0.001}},
+          "litetime": {"arch": "lite", "feature": "raw", "seeds": 5, "train": PAPER},
+          "inceptiontime": {"arch": "inception", "feature": "raw", "seeds": 5, "train": PAPER},
           "cnn1d": {"arch": "cnn1d", "feature": "raw", "args": {"channels": [32, 64, 128], "kernel": 7,
                                                                   "padding": 3}, "train": {"epochs": 60}}}
 
