@@ -115,12 +115,15 @@ def run_case(label: str, kind: str, params: dict, x: np.ndarray, sr: float, refe
     shape = features.output_shape(kind, p, sr, x.shape[-1], x.shape[1])
     block = block_size(x.shape[1:], shape)
 
+    maps = np.empty((block, *shape), dtype=np.float32)  # feature_store fills one block's maps again and again
+
     def deepself():
         for start in range(0, len(x), block):
+            chunk = x[start : start + block]
             if precision == "auto":  # what feature_store calls
-                features.compute(kind, x[start : start + block], sr, p)
+                features.compute(kind, chunk, sr, p, out=maps[: len(chunk)])
             else:
-                fast.compute(kind, x[start : start + block], sr, p, precision=precision)
+                fast.compute(kind, chunk, sr, p, precision=precision, out=maps[: len(chunk)])
 
     def loop():
         for clip in subset:

@@ -68,6 +68,9 @@ def _train(args):
         torch.set_num_threads(args.threads)
     spec = json.loads(args.spec)
     data = TrainingData(args.sheet, args.input, spec["classes"])  # once, whatever the number of folds
+    logging.getLogger("deepself.train").info("model %s: %d samples of shape %s read from %s; held-out folds %s",
+                                             spec["name"], len(data.ids), tuple(data.x.shape[1:]), args.input,
+                                             " ".join(folds))
     for fold, out_dir, fold_log in zip(folds, out_dirs, logs):
         with _fold_log(fold_log):
             train_fold_on(data, fold, spec, out_dir, keep_resume=len(folds) > 1,
@@ -205,9 +208,22 @@ def _refuse_to_remove_home(folder: Path, config_path: str) -> None:
                                 "experiment to the experiment's own folder")
 
 
+def _init(args):
+    from deepself.setup_config import init_config, parse_budget
+
+    budget_s = parse_budget(args.budget) if args.budget else None
+    out, report = init_config(args.sheet, args.out, args.preset, budget_s, args.sample_rate, args.weights_dir,
+                              args.cores, args.timing)
+    print("\n".join([*report, f"wrote {out}"]))
+
+
 def _config_doc(args):
     from deepself.config import write_config_doc
+    from deepself.models.schema_gen import write_model_docs
 
+    # the models' args first: the config schema's part of them is what config/README.md lists
+    for path in write_model_docs():
+        print(f"rewrote {path}")
     write_config_doc(args.readme)
 
 
@@ -299,12 +315,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show", action="store_true", help="print the complete config as JSON")
     p.set_defaults(run=_check_config)
 
+    p = sub.add_parser("init", help="write a commented, valid config for a sample sheet: features, models, folds "
+                                     "and a select fusion that suit its data")
+    p.add_argument("sheet", help="the sample sheet (CSV or TSV: label, a path column per modality, optional id, "
+                                 "fold, group)")
+    p.add_argument("--out", required=True, help="the config to write (never over an existing file)")
+    p.add_argument("--preset", choices=["fast", "good", "best"], default="good",
+                   help="fast: the cheapest strong models; good (default): adds a network; best: more of them")
+    p.add_argument("--budget", help="wall time snakemake may take on this machine (90s, 10m, 1h): the plan shrinks "
+                                    "to fit it")
+    p.add_argument("--sample-rate", type=float, help="Hz of sensor files (text and .npy carry none; default: 1, "
+                                                     "times in samples)")
+    p.add_argument("--weights-dir", default="data/weights", help="where the pretrained networks' weights are")
+    p.add_argument("--cores", type=int, help="cores snakemake will use (default: this machine's)")
+    p.add_argument("--timing", choices=["measure", "stored"], default="measure",
+                   help="measure: time a few batches of each network here (default); stored: use stored figures")
+    p.set_defaults(run=_init)
+
     weights.add_parser(sub)
     predict.add_parser(sub)
     export.add_parser(sub)
     download.add_parser(sub)
 
-    p = sub.add_parser("config-doc", help="rewrite the table of config keys in config/README.md from the schema")
+    p = sub.add_parser("config-doc", help="rewrite the models' args in the config schema and the table of "
+                                          "deepself/models/README.md from the model builders' signatures, then the "
+                                          "table of config keys in config/README.md from the schema")
     p.add_argument("readme", nargs="?", default="config/README.md")
     p.set_defaults(run=_config_doc)
     return parser

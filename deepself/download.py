@@ -34,15 +34,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
-import http.client
 import io
 import json
 import logging
 import os
 import shutil
-import tarfile
-import urllib.error
-import urllib.request
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -333,6 +329,11 @@ def _staging(root: Path):
 
 def _fetch(url: str, dest: Path, dataset: str, root: Path) -> Path:
     """Download ``url`` to ``dest``, or raise a DeepselfError that says how to install without a network."""
+    # the network modules here: every `deepself` command imports this module (its subcommand), few download
+    import http.client
+    import urllib.error
+    import urllib.request
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     request = urllib.request.Request(url, headers={"User-Agent": "Mozilla/5.0 (compatible; deepself)"})
     log.info("downloading %s", url)
@@ -440,6 +441,8 @@ def _read_esc50_csv(path: Path) -> list[dict[str, str]]:
 
 def _fer2013_text(source: Path, stack: contextlib.ExitStack) -> IO[str]:
     """``fer2013.csv`` as text, from the CSV itself or from Kaggle's ``fer2013.tar.gz``."""
+    import tarfile
+
     try:
         if source.suffix.lower() == ".csv":
             return stack.enter_context(open(source, newline=""))

@@ -203,23 +203,18 @@ def build_model(checkpoint: dict, path: str | os.PathLike) -> nn.Module:
     """The checkpoint's model with its trained weights, in eval mode.
 
     Pretrained architectures are built without their original weights (``weights: null``): the
-    state dict replaces every parameter, and predicting must not download or need the file.
+    state dict replaces every parameter, and predicting must not download or need the file. The
+    model's family says what else rebuilding takes, or why it cannot
+    (:func:`deepself.models.registry.rebuild_args`).
     """
-    from deepself.models import create_model, hyperparameters, list_models
-    from deepself.models.backbone import no_weights
+    from deepself.models import create_model, list_models
+    from deepself.models.registry import rebuild_args
 
-    arch, args = checkpoint["model"], dict(checkpoint["model_args"])
+    arch = checkpoint["model"]
     if arch not in list_models():
         raise DeepselfError(f"{path}: model arch {arch!r} is unknown (known: {', '.join(list_models())})")
-    if "weights" in hyperparameters(arch):
-        rgb = args["n_chans"] == 3 or args.get("in_adapt") == "repeat"
-        if arch == "torchvision" and args.get("name") == "googlenet" and rgb and not no_weights(args.get("weights")):
-            # torchvision's pretrained GoogLeNet transforms RGB input inside forward() only when it is
-            # built with weights; built without, it would silently compute something else.
-            raise DeepselfError(f"{path}: a googlenet trained from pretrained weights cannot be rebuilt "
-                                "without them; predicting with it is not supported")
-        args["weights"] = None
     try:
+        args = rebuild_args(arch, checkpoint["model_args"])
         model = create_model(arch, **args)
     except DeepselfError as err:
         raise DeepselfError(f"{path}: cannot rebuild its model: {err}") from None

@@ -1,9 +1,10 @@
 """Heads fitted on frozen features: ``train_mode: probe`` (a logistic regression) and the rockets' ridge.
 
-A pretrained network declares its embedding (``forward_features``) and head (``forward_head``,
-``get_classifier``; see :class:`deepself.models.backbone.PretrainedNet`); MiniRocket and
-MultiRocket are a fitted transform and a head (:class:`deepself.models.minirocket.Rocket`). The
-trainer embeds every sample (or window) of the fold once, in eval mode
+Every model declares its embedding (``forward_features``) and head (``forward_head``,
+``get_classifier``) and whether it trains as a head fitted on frozen features (its ``train_mode``,
+and ``fitted_transform`` for the rockets' transform fitted to the training part: see
+:class:`deepself.models.base.Model`); the head is fitted by the model's ``fit_head`` (:func:`fit`, or
+a rocket's :func:`fit_ridge`). The trainer embeds every sample (or window) of the fold once, in eval mode
 (:func:`embed`), and fits the head on the embeddings of the WHOLE training part of the fold,
 the development split included: a head's hyperparameter is chosen by cross-validation over the
 training part (:class:`Part`), never on a single development split, and never on the held-out fold.
@@ -31,6 +32,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -40,6 +42,9 @@ from deepself import windows
 from deepself.errors import DeepselfError
 from deepself.inference import Forward
 from deepself.metrics import uar
+
+if TYPE_CHECKING:
+    from deepself.models.base import Model
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +67,7 @@ def check_augment(hp: dict, name: str) -> None:
 
 
 @torch.no_grad()
-def embed(model: nn.Module, x: torch.Tensor, forward: Forward, batch_size: int,
+def embed(model: Model, x: torch.Tensor, forward: Forward, batch_size: int,
           what: str = "probe") -> tuple[nn.Module, torch.Tensor]:
     """The classifier and the input it takes, ``forward_head(forward_features(x), pre_logits=True)``, of
     every sample of ``x`` (float32, on the forward's device); ``what`` names the step in the log."""

@@ -15,23 +15,20 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib import font_manager  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
+from deepself.errors import DeepselfError
+from deepself.io.sheet import read_sheet
+from deepself.io.store import atomic_path
+from deepself.metrics import confusion, recall_per_class, uar
 
-from deepself.errors import DeepselfError  # noqa: E402
-from deepself.io.sheet import read_sheet  # noqa: E402
-from deepself.io.store import atomic_path  # noqa: E402
-from deepself.metrics import confusion, recall_per_class, uar  # noqa: E402
+log = logging.getLogger(__name__)
 
 # The corrected resampled t-test estimates a variance from the folds' UARs: two folds leave one
 # degree of freedom, too few to be worth a p-value, so it needs at least three.
@@ -43,6 +40,17 @@ _PLACEHOLDER_FONTS = ("Last Resort",)
 _BATCH_ELEMENTS = 20_000_000
 
 
+@functools.lru_cache(maxsize=1)
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend, imported where the first figure is drawn (about 1 s of imports)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def read_predictions(paths: list[str]) -> pd.DataFrame:
     """The ``predictions.csv`` of a system's folds, as one frame (ids, folds and labels as text)."""
     return pd.concat([pd.read_csv(p, dtype={"id": str, "fold": str, "label": str, "pred": str}) for p in paths],
@@ -52,7 +60,7 @@ def read_predictions(paths: list[str]) -> pd.DataFrame:
 def _save_figure(fig, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    _pyplot().close(fig)
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -226,6 +234,8 @@ def bootstrap_uar(correct: np.ndarray, folds, labels, pairs=(), *, resamples: in
     point = statistic(*[s[None, :] for s in varying])[:, 0]
     if varying:
         batch = max(1, min(resamples, _BATCH_ELEMENTS // len(labels)))
+        from scipy import stats  # here: the bootstrap is the report's first use of scipy
+
         result = stats.bootstrap(varying, statistic, n_resamples=resamples, batch=batch, vectorized=True,
                                  paired=False, confidence_level=confidence, method="percentile",
                                  rng=np.random.default_rng(seed))
@@ -271,6 +281,8 @@ def corrected_resampled_ttest(diffs, test_train_ratio: float) -> tuple[float, fl
     if var == 0:
         return (0.0, 1.0) if mean == 0 else (float(np.copysign(np.inf, mean)), 0.0)
     t = mean / np.sqrt((1 / len(diffs) + test_train_ratio) * var)
+    from scipy import stats
+
     return float(t), float(2 * stats.t.sf(abs(t), df=len(diffs) - 1))
 
 
@@ -372,6 +384,8 @@ def compare_systems(names: list[str], correct: np.ndarray, folds, labels, per_fo
 @functools.lru_cache(maxsize=None)
 def _font_characters(path: str) -> frozenset[str]:
     """The characters the font file at ``path`` has glyphs for (none when it cannot be read)."""
+    from matplotlib import font_manager
+
     try:
         return frozenset(map(chr, font_manager.get_font(path).get_charmap()))
     except (OSError, RuntimeError, ValueError):
@@ -405,6 +419,9 @@ def label_fonts(texts) -> LabelFonts:
     Fonts are added greedily, each the one that draws most of the characters still missing;
     matplotlib's placeholder font (a box per Unicode block) does not count.
     """
+    _pyplot()  # the backend first, as where the figures are drawn
+    from matplotlib import font_manager
+
     default = font_manager.findfont(font_manager.FontProperties())
     families = [font_manager.FontProperties(fname=default).get_name()]
     missing = set("".join(texts)) - _font_characters(default)
@@ -442,7 +459,7 @@ def _label_table(classes: list[str], fonts: LabelFonts) -> list[str]:
 def plot_confusion(cm: np.ndarray, classes: list[str], title: str, path: Path) -> None:
     rows = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     size = max(4.0, 0.5 * len(classes) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig, ax = _pyplot().subplots(figsize=(size, size))
     ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
     ax.set_yticks(range(len(classes)), classes)
@@ -457,7 +474,7 @@ def plot_confusion(cm: np.ndarray, classes: list[str], title: str, path: Path) -
 
 
 def plot_uar(summary: pd.DataFrame, per_fold: pd.DataFrame, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.8 * len(summary) + 2), 4))
+    fig, ax = _pyplot().subplots(figsize=(max(4.0, 0.8 * len(summary) + 2), 4))
     x = np.arange(len(summary))
     ax.bar(x, summary["uar_mean"], yerr=summary["uar_sd"].fillna(0), capsize=4,
            color=["tab:blue" if k == "model" else "tab:orange" for k in summary["kind"]])
@@ -472,10 +489,12 @@ def plot_uar(summary: pd.DataFrame, per_fold: pd.DataFrame, path: Path) -> None:
 
 def plot_uar_ci(summary: pd.DataFrame, confidence: float, resamples: int, path: Path) -> None:
     """Forest plot: each system's UAR (mean over folds) with its bootstrap interval, top to bottom."""
-    fig, ax = plt.subplots(figsize=(6, max(2.0, 0.45 * len(summary) + 1)))
+    fig, ax = _pyplot().subplots(figsize=(6, max(2.0, 0.45 * len(summary) + 1)))
     y = np.arange(len(summary))[::-1]
     mean = summary["uar_mean"].to_numpy()
-    errors = np.vstack([mean - summary["uar_ci_low"], summary["uar_ci_high"] - mean])
+    # a percentile interval may end a rounding error inside the mean (both 1.0 summed in another
+    # order), or, for a skewed bootstrap, beside it: the bar then stops at the point
+    errors = np.clip(np.vstack([mean - summary["uar_ci_low"], summary["uar_ci_high"] - mean]), 0.0, None)
     for kind, colour in (("model", "tab:blue"), ("fusion", "tab:orange")):
         rows = (summary["kind"] == kind).to_numpy()
         if not rows.any():
@@ -489,8 +508,8 @@ def plot_uar_ci(summary: pd.DataFrame, confidence: float, resamples: int, path: 
 
 
 def plot_curves(histories: dict[str, list[str]], path: Path) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for (model, paths), colour in zip(histories.items(), plt.cm.tab10.colors * 10):
+    fig, axes = _pyplot().subplots(1, 2, figsize=(10, 4))
+    for (model, paths), colour in zip(histories.items(), _pyplot().cm.tab10.colors * 10):
         for k, p in enumerate(paths):
             h = pd.read_csv(p)
             label = model if k == 0 else None
@@ -623,6 +642,7 @@ def make_report(systems: dict[str, dict], out_dir: str | os.PathLike, experiment
             "n_samples": int(per_fold["n"].sum()),
         })
         confusions.append((name, cm, classes, len(per_fold)))
+    log.info("predictions of %d systems read (%s); report -> %s", len(systems), ", ".join(systems), out)
     summary = pd.DataFrame(summary_rows)
     per_fold = pd.concat(fold_rows, ignore_index=True)[["system", "kind", "fold", "uar", "n"]]
     per_class = pd.concat(class_rows, ignore_index=True)
@@ -646,7 +666,7 @@ def make_report(systems: dict[str, dict], out_dir: str | os.PathLike, experiment
     fonts = label_fonts([*all_classes, *systems])
     index = {c: i for i, c in enumerate(all_classes)}
     histories = {n: s["histories"] for n, s in systems.items() if s.get("histories")}
-    with plt.rc_context({"font.family": fonts.families}):
+    with _pyplot().rc_context({"font.family": fonts.families}):
         for name, cm, classes, n_folds in confusions:
             shown = shown_labels(classes, index, fonts)
             note = "" if shown == classes else "\n(class <index>: see the table of labels in report.md)"

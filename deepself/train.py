@@ -31,7 +31,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,9 @@ from deepself.io.store import atomic_path, open_store
 from deepself.metrics import uar
 from deepself.models import create_model, summary
 
+if TYPE_CHECKING:
+    from deepself.models.base import Model
+
 log = logging.getLogger(__name__)
 
 
@@ -57,8 +60,7 @@ def fits_a_head(spec: dict) -> bool:
     network's ``train_mode: probe`` arg, or a rocket's class), which needs no development split."""
     from deepself.models import registry
 
-    builder = registry._MODELS.get(spec["arch"])  # a rocket's builder is its class, which says so
-    return spec["args"].get("train_mode") == "probe" or getattr(builder, "train_mode", None) == "probe"
+    return registry.fits_a_head(spec["arch"], spec["args"])
 
 
 def dev_split(labels: np.ndarray, groups: np.ndarray | None, fraction: float, seed: int):
@@ -165,7 +167,10 @@ class TrainingData:
 # --- set-up ------------------------------------------------------------------------------------------
 
 def build_optimizer(model: nn.Module, hp: dict) -> torch.optim.Optimizer:
-    params = model.parameter_groups(hp["lr"]) if hasattr(model, "parameter_groups") else model.parameters()
+    """The optimiser of ``model`` (a :class:`Model`'s own parameter groups, or a probe's classifier's parameters)."""
+    from deepself.models.base import Model
+
+    params = model.parameter_groups(hp["lr"]) if isinstance(model, Model) else model.parameters()
     if hp["optimizer"] == "sgd":
         return torch.optim.SGD(params, lr=hp["lr"], momentum=hp["momentum"], nesterov=hp["nesterov"],
                                weight_decay=hp["weight_decay"])
@@ -187,7 +192,7 @@ def build_scheduler(optimizer, hp: dict):
 class Trainer:
     """What trains and on what: the model on the samples, or a probe's head on their embeddings."""
 
-    model: nn.Module
+    model: Model
     model_args: dict
     net: nn.Module
     x: torch.Tensor
@@ -211,7 +216,7 @@ def set_up(data: TrainingData, split: Split, spec: dict) -> Trainer:
     log.info("model %s: arch %s on inputs of %s (%d training %s)", spec["name"], spec["arch"], shape_text(shape),
              len(split.fit), "recordings" if split.windows is None else f"recordings, {len(split.windows.fit)} windows")
     model = create_model(spec["arch"], **model_args)
-    if hasattr(model, "fit_features"):
+    if model.fitted_transform:
         log.info("%s: aeon's numba functions compile on their first use in an environment (20-30 s each), then load "
                  "from numba's cache (%s)", getattr(model, "label", spec["arch"]),
                  os.environ.get("NUMBA_CACHE_DIR") or "__pycache__ beside aeon's sources")
@@ -224,9 +229,9 @@ def set_up(data: TrainingData, split: Split, spec: dict) -> Trainer:
     forward.prepare(model)
     data.to(forward.device)
     net, x, augment_layout = model, split.windows.view if split.windows else data.x, data.meta["layout"]
-    if getattr(model, "train_mode", None) == "probe":
+    if model.fits_a_head:
         probe.check_augment(hp, spec["name"])
-        if hasattr(model, "fit_features"):  # a transform fitted to training data (the rockets): the training part only
+        if model.fitted_transform:  # a transform fitted to training data (the rockets): the training part only
             fit_transform(model, x, split.windows.fit if split.windows else split.fit, forward, hp["seed"])
         net, x = embed_once(data, split, spec, model, x, forward)
         forward, augment_layout = forward.without_normalization(), None
@@ -243,7 +248,7 @@ def set_up(data: TrainingData, split: Split, spec: dict) -> Trainer:
                    augment_layout, generators, split.windows)
 
 
-def fit_transform(model: nn.Module, x, index: np.ndarray, forward: Forward, seed: int) -> None:
+def fit_transform(model: Model, x, index: np.ndarray, forward: Forward, seed: int) -> None:
     """Fit a rocket's transform on the inputs ``x[index]`` (the training part's recordings or windows), logged."""
     inputs = forward.inputs(x[torch.from_numpy(index)]).cpu()
     log.info("fitting %s on %d %s x %d channels x %d samples (aeon, random_state %d)",
@@ -255,7 +260,7 @@ def fit_transform(model: nn.Module, x, index: np.ndarray, forward: Forward, seed
              "cache)", time.perf_counter() - started)
 
 
-def embed_once(data: TrainingData, split: Split, spec: dict, model: nn.Module, x: torch.Tensor,
+def embed_once(data: TrainingData, split: Split, spec: dict, model: Model, x: torch.Tensor,
                forward: Forward) -> tuple[nn.Module, torch.Tensor]:
     """A probe's head and the embeddings of every sample, computed once per job where folds share them.
 
@@ -263,13 +268,12 @@ def embed_once(data: TrainingData, split: Split, spec: dict, model: nn.Module, x
     normalisation fitted on the fold's training part, a transform fitted to it (MiniRocket), or
     windows cut per split. Otherwise the folds of a job (``train.folds_per_job``) reuse them.
     """
-    shared = (split.stats["mode"] != "feature" and not hasattr(model, "fit_features")
-              and split.windows is None)
+    shared = split.stats["mode"] != "feature" and not model.fitted_transform and split.windows is None
     key = json.dumps([spec["arch"], spec["args"], split.stats["mode"]], sort_keys=True, default=str)
     if shared and key in data.embeddings:
         log.info("probe: the embeddings of an earlier fold of this job reused")
         return model.eval().get_classifier(), data.embeddings[key]
-    what = "transform" if hasattr(model, "fit_features") else "probe"
+    what = "transform" if model.fitted_transform else "probe"
     head, embeddings = probe.embed(model, x, forward, spec["train"]["batch_size"] * 4, what)
     if shared:
         data.embeddings[key] = embeddings
@@ -498,7 +502,7 @@ def train_fold_on(data: TrainingData, fold: str, spec: dict, out_dir: str | os.P
     started, hp, out_dir = time.perf_counter(), spec["train"], Path(out_dir)
     split = data.split(fold, spec)
     t = set_up(data, split, spec)
-    if getattr(t.model, "train_mode", None) == "probe":  # no epochs: a regression on the embeddings, CV on all
+    if t.model.fits_a_head:  # no epochs: a regression on the embeddings, CV on all
         progress, dev_proba = fit_head(t, data, split, spec)
         return finish(t, data, split, spec, progress, (split.fit, dev_proba), out_dir, time.perf_counter() - started)
     resume = Resume(out_dir / "resume.pt", resume_identity(spec, fold, data), resume_every_s)
@@ -542,14 +546,12 @@ def training_part(t: Trainer, data: TrainingData, split: Split) -> probe.Part:
 
 
 def fit_head(t: Trainer, data: TrainingData, split: Split, spec: dict) -> tuple[Progress, np.ndarray]:
-    """A fitted head (a rocket's :meth:`fit_head`, else :func:`deepself.probe.fit`) on the whole training part;
-    its progress and its cross-validated probabilities of the training part's recordings."""
+    """The model's head fitted (:meth:`deepself.models.base.Model.fit_head`: a probe's logistic regression, a
+    rocket's ridge) on the whole training part; its progress and its cross-validated probabilities of the
+    training part's recordings."""
     part, n_classes = training_part(t, data, split), len(data.classes)
-    options = {"balanced": spec["train"]["class_weights"], "seed": spec["cv_seed"]}
-    if hasattr(t.model, "fit_head"):
-        history, best, proba = t.model.fit_head(t.x, part, n_classes, **options)
-    else:
-        history, best, proba = probe.fit(t.net, t.x, part, n_classes, **options)
+    history, best, proba = t.model.fit_head(t.x, part, n_classes, balanced=spec["train"]["class_weights"],
+                                            seed=spec["cv_seed"])
     return Progress(history, best), proba
 
 

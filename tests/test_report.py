@@ -277,3 +277,14 @@ def test_the_report_lists_each_fusions_weights_per_fold(tmp_path):
     text = (tmp_path / "report" / "report.md").read_text()
     assert "## Fusion weights: f (select)" in text
     assert "| 1 | 0.8 | 0.2 | 95.0 |" in text and "| 2 | 0.0 | 1.0 | 100.0 |" in text
+
+
+def test_the_interval_plot_takes_an_interval_that_ends_beside_the_mean(tmp_path):
+    """A percentile interval can end a rounding error inside the mean (1.0 summed in another order) or,
+    skewed, beside it: the forest plot draws it instead of stopping the report."""
+    from deepself.report import plot_uar_ci
+
+    summary = pd.DataFrame({"system": ["a", "b"], "kind": ["model", "fusion"], "uar_mean": [1.0, 0.9],
+                            "uar_ci_low": [1.0 + 1e-16, 0.91], "uar_ci_high": [1.0 + 1e-16, 0.95]})
+    plot_uar_ci(summary, 0.95, 1000, tmp_path / "ci.png")
+    assert (tmp_path / "ci.png").stat().st_size > 1000

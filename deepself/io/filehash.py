@@ -58,6 +58,15 @@ class HashCache:
     def __init__(self, path: str | os.PathLike | None):
         self.path = None if path is None else Path(path)
         self._db = self._open()
+        self._stats: dict[str, tuple] = {}  # the first stat of each file, shared by headers() and hashes()
+
+    def _stat_key(self, path: str) -> tuple[int, int, int, int, int]:
+        """A file's stat key, taken once per cache object (preflight asks for headers, then hashes, of the
+        same files; a file changed in between is seen by the next run, as its stat then differs from the kept one)."""
+        key = self._stats.get(path)
+        if key is None:
+            key = self._stats[path] = _stat_key(os.stat(path))
+        return key
 
     def _open(self) -> sqlite3.Connection | None:
         if self.path is None:
@@ -88,7 +97,7 @@ class HashCache:
         cached = self._cached(paths)
         out, fresh, read_bytes, start = {}, [], 0, time.perf_counter()
         for p in paths:
-            key = _stat_key(os.stat(p))
+            key = self._stat_key(p)
             hit = cached.get(p)
             if hit is not None and hit[0] == key:
                 out[p] = hit[1]
@@ -129,7 +138,7 @@ class HashCache:
                 log.warning("%s: hash cache unreadable (%s); reading every header again", self.path, err)
         out, fresh = {}, []
         for p in paths:
-            key = _stat_key(os.stat(p))
+            key = self._stat_key(p)
             hit = cached.get(p)
             if hit is not None and hit[0] == key:
                 out[p] = json.loads(hit[1])

@@ -14,9 +14,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
-import librosa
 import numpy as np
-import soundfile
 
 from deepself.errors import DeepselfError
 from deepself.io import readers
@@ -60,6 +58,8 @@ def read_signal(path: str, spec: dict, key: str = "data.modalities.<name>") -> t
     sr = _rate_of(path, sr, spec)
     target = target_rate(spec, sr)
     if target != sr:
+        import librosa  # only resampling needs it (about 1 s of imports): sensor and image ingest start without
+
         x = librosa.resample(x, orig_sr=sr, target_sr=target, axis=-1).astype(np.float32)
     return x, target
 
@@ -77,6 +77,8 @@ def _probe_signal(path: str, spec: dict, need_length: bool,
     suffix = os.path.splitext(path)[1].lower()
     try:
         if readers.kind_of(path) == "audio":
+            import soundfile  # audio only
+
             info = soundfile.info(path)
             channels, length, sr = info.channels, info.frames, float(info.samplerate)
         elif suffix == ".npy":

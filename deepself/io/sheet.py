@@ -8,11 +8,13 @@ labels and folds for every later stage.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import logging
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +37,8 @@ _FOLD_NAME = re.compile(r"^[^-/\\{}][^/\\{}]*$")
 # the kind of files of those that write their files in the sheet stage.
 _LISTING_ADAPTERS = ("esc10", "bonn", "imagefolder")
 _CONVERTED_KIND = {"aeon": "sensor", "digits": "image"}
+# What Path.exists() takes for a missing file (pathlib's _IGNORED_ERRNOS); other errors are raised
+_MISSING = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
 # Characters of a sheet read to tell its separator (about 2 ms of csv.Sniffer).
 _SNIFF_CHARS = 16384
 # Labels of the sheet listed in a warning, at most.
@@ -119,21 +123,52 @@ def check_fold_names(folds, origin: str) -> None:
             )
 
 
+def _stem(path: str) -> str:
+    """``Path(path).stem`` without building a Path (10,000 file names while the workflow is parsed)."""
+    if not path or path in (".", "..") or path.endswith("/") or "/." in path:
+        return Path(path).stem
+    name = path.rsplit("/", 1)[-1]
+    i = name.rfind(".")
+    return name[:i] if 0 < i < len(name) - 1 else name
+
+
+def _resolve_path(value: str, base: Path, real_dirs: dict[str, str], sid: str, column: str, origin: str) -> str:
+    """The real path of a sample's file (``Path.resolve``), refusing a missing file or a folder.
+
+    One ``lstat`` a file and one ``realpath`` per folder (cached in ``real_dirs``): the real path of
+    a file that is no link is its folder's real path and its name. Links, ``~`` and names that
+    ``os.stat`` reads otherwise than pathlib (a trailing ``/``) take pathlib's way.
+    """
+    if not value:
+        raise DeepselfError(f"{origin}: sample {sid!r} has no file in column {column!r}")
+    if not (value.startswith("~") or value.endswith(("/", "/.")) or value == "."):
+        path = os.path.join(base, value)
+        try:
+            st = os.lstat(path)
+        except OSError as err:
+            if err.errno not in _MISSING:
+                raise
+            st = None
+        if st is not None and not stat.S_ISLNK(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+            folder, name = os.path.split(path)
+            if folder not in real_dirs:
+                real_dirs[folder] = os.path.realpath(folder)
+            return os.path.join(real_dirs[folder], name)
+    p = Path(value).expanduser()
+    p = p if p.is_absolute() else base / p
+    if not p.exists():
+        raise DeepselfError(f"{origin}: sample {sid!r}: file {str(p)!r} does not exist")
+    if p.is_dir():
+        raise DeepselfError(f"{origin}: sample {sid!r}: {str(p)!r} (column {column!r}) is a directory, not a "
+                            "file; list the sample's file itself")
+    return str(p.resolve())
+
+
 def _resolve_paths(sheet: pd.DataFrame, columns: list[str], base: Path, origin: str) -> pd.DataFrame:
+    real_dirs: dict[str, str] = {}
     for column in columns:
-        resolved = []
-        for sid, value in zip(sheet["id"], sheet[column]):
-            if not value:
-                raise DeepselfError(f"{origin}: sample {sid!r} has no file in column {column!r}")
-            p = Path(value).expanduser()
-            p = p if p.is_absolute() else base / p
-            if not p.exists():
-                raise DeepselfError(f"{origin}: sample {sid!r}: file {str(p)!r} does not exist")
-            if p.is_dir():
-                raise DeepselfError(f"{origin}: sample {sid!r}: {str(p)!r} (column {column!r}) is a directory, not a "
-                                    "file; list the sample's file itself")
-            resolved.append(str(p.resolve()))
-        sheet[column] = resolved
+        sheet[column] = [_resolve_path(value, base, real_dirs, sid, column, origin)
+                         for sid, value in zip(sheet["id"], sheet[column])]
         # resolved paths: a file listed twice under different names (links, ../) is found too
         twice = sheet[sheet[column].duplicated(keep=False)]
         if len(twice):
@@ -195,7 +230,7 @@ def _checked_rows(data: dict, cv: dict, work_dir: str | os.PathLike | None, warn
 
     _check_columns(sheet, data, origin)
     if "id" not in sheet.columns or (sheet["id"] == "").all():
-        sheet["id"] = [Path(p).stem for p in sheet[columns[0]]]
+        sheet["id"] = [_stem(p) for p in sheet[columns[0]]]
     sheet["id"] = sheet["id"].str.strip()
     dup = sheet["id"][sheet["id"].duplicated(keep=False)]
     if len(dup):
@@ -319,21 +354,46 @@ def assign_folds(sheet: pd.DataFrame, cv: dict, origin: str) -> pd.DataFrame:
             raise DeepselfError(f"{origin}: sample {blank.iloc[0]!r} has no fold (cv.folds is from_sheet)")
         check_fold_names(sheet["fold"].unique(), origin)
         return sheet
-    # sklearn (with scipy.stats, ~1 s) only here: the readers of a sheet, ingest and the
-    # workflow's parsing included, start without it.
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-
     k = cv["folds"]
     groups = sheet["group"].to_numpy() if "group" in sheet.columns and (sheet["group"] != "").all() else None
-    if groups is not None:
-        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=cv["seed"])
-    else:
-        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=cv["seed"])
+    if groups is None:
+        sheet["fold"] = [str(i + 1) for i in stratified_folds(sheet["label"].to_numpy(), k, cv["seed"])]
+        return sheet
+    # sklearn (with scipy.stats, ~1 s) only here: the sheet job of ungrouped samples, the readers
+    # of a sheet, ingest and the workflow's parsing start without it.
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=cv["seed"])
     folds = np.empty(len(sheet), dtype=object)
     for i, (_, test) in enumerate(splitter.split(np.zeros(len(sheet)), sheet["label"], groups)):
         folds[test] = str(i + 1)
     sheet["fold"] = folds
     return sheet
+
+
+def stratified_folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """The fold (0 to k - 1) of each sample as scikit-learn's ``StratifiedKFold(k, shuffle=True, random_state=seed)``
+    assigns it, by numpy alone (the sheet job then starts without scikit-learn's second of imports).
+
+    Its algorithm (scikit-learn >= 0.22, ``_make_test_folds``): classes numbered by first
+    appearance; the i-th fold gets the class counts of every k-th sample of the sorted class
+    numbers, from the i-th on; each class's block of fold numbers is shuffled by one
+    ``RandomState(seed)``, class after class. ``tests/io/test_folds.py`` holds it equal to
+    scikit-learn's. The sheet's checks have made sure every class has at least ``k`` samples.
+    """
+    rng = np.random.RandomState(seed)
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    _, by_appearance = np.unique(first, return_inverse=True)
+    encoded = by_appearance[inverse.ravel()]
+    n_classes = len(first)
+    ordered = np.sort(encoded)
+    allocation = np.asarray([np.bincount(ordered[i::k], minlength=n_classes) for i in range(k)])
+    folds = np.empty(len(encoded), dtype="i")
+    for c in range(n_classes):
+        for_class = np.arange(k).repeat(allocation[:, c])
+        rng.shuffle(for_class)
+        folds[encoded == c] = for_class
+    return folds
 
 
 def held_out_folds(folds: list[str], cv: dict) -> list[str]:
@@ -446,8 +506,8 @@ def preflight(data: dict, cv: dict, hash_cache: str | os.PathLike | None = None)
         check_fold_names(plan.folds, origin)
         for name, modality in data["modalities"].items():
             files = sorted(set(sheet[modality["column"]]))
-            content = hashes.hashes([os.path.abspath(f) for f in files])
-            plan.digests[name] = _digest(f"{f}\t{content[os.path.abspath(f)]}" for f in files)
+            content = hashes.hashes(files)  # resolved by _resolve_paths: absolute and normalised
+            plan.digests[name] = _digest(f"{f}\t{content[f]}" for f in files)
         plan.listing = _digest(sorted(set(sheet[[m["column"] for m in data["modalities"].values()]].to_numpy().ravel())))
         if cv["folds"] == "from_sheet":
             check_folds(sheet.assign(fold=sheet["fold"].map(fold_name)), class_names(sheet, data), cv, origin)

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import h5py
 import numpy as np
 
 from deepself.errors import DeepselfError
@@ -118,6 +117,8 @@ class StoreWriter:
             chunks=(1, *sample_shape) if chunked else None,
             compression=compression if chunked else None,
         )
+        import h5py
+
         self._id = h5.create_dataset("id", shape=(n,), dtype=h5py.string_dtype())
         self._fingerprint = _Fingerprint(meta_json, n, sample_shape)
         self.sample_shape = sample_shape
@@ -181,6 +182,9 @@ def create_store(
     check_compression(compression)
     meta_json = json.dumps(meta, sort_keys=True)
     with atomic_path(path) as tmp:
+        # h5py here, not at the top: parsing the workflow and the jobs that write only CSV use atomic_path alone
+        import h5py
+
         with h5py.File(tmp, "w") as h5:
             h5.attrs["meta"] = meta_json
             writer = StoreWriter(h5, n, tuple(int(s) for s in sample_shape), compression, meta_json)
@@ -290,6 +294,8 @@ def open_store(path: str | os.PathLike, verify: bool = True) -> Store:
     if not path.exists():
         raise DeepselfError(f"{path}: no such store file")
     try:
+        import h5py
+
         h5 = h5py.File(path, "r")
     except OSError as err:
         raise _quarantine(path, f"not a readable HDF5 store ({err})") from None

@@ -14,16 +14,37 @@ import logging
 import os
 from collections import Counter
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from deepself.errors import DeepselfError
+from deepself.models.base import Model
+from deepself.models.registry import share_docs
 
 log = logging.getLogger(__name__)
 
 TRAIN_MODES = ("finetune", "freeze", "lower_lr", "probe")
+TrainMode = Literal[TRAIN_MODES]
+
+share_docs("""
+weights
+    Pretrained weights: null or none (random initialisation); DEFAULT (the official download into torch's
+    cache, $TORCH_HOME/hub/checkpoints; torchvision also takes a weights enum name such as IMAGENET1K_V1;
+    panns has no download); or the path of a local file (a state dict, or {"model": state_dict} as the PANNs
+    release), for machines without internet.
+keep_head
+    Keep the pretrained head (ImageNet's 1000 or AudioSet's 527 outputs) instead of a new one for the task's
+    classes.
+train_mode
+    finetune (train everything), freeze (train the head only; the backbone's batch norm keeps its
+    statistics), lower_lr (the backbone at lr * backbone_lr_scale), probe (the backbone, in eval mode, embeds
+    every sample once; only the head trains, on the embeddings: fast, but input augmentation cannot apply).
+backbone_lr_scale
+    Learning-rate factor of the backbone when train_mode is lower_lr.
+""")
 
 
 def no_weights(weights) -> bool:
@@ -125,15 +146,15 @@ def set_submodule(root: nn.Module, name: str, new: nn.Module) -> None:
     setattr(root.get_submodule(parent) if parent else root, leaf, new)
 
 
-class PretrainedNet(nn.Module):
+class PretrainedNet(Model):
     """Base of networks with a (possibly pretrained) backbone and a head, declared as timm declares them.
 
     A family implements :meth:`forward_features` (input -> embedding (B, D): the backbone with its
     own readout or pooling) and :meth:`forward_head` (embedding -> logits; ``pre_logits=True``
     stops before the last linear layer, :meth:`get_classifier`), and names the modules of its
-    head in ``head_names``. ``forward`` is the two in turn, so a probe and the network compute
-    the same function. Nothing is guessed from the module tree and nothing is swapped during a
-    forward pass.
+    head in ``head_names``. ``forward`` is the two in turn (:class:`deepself.models.base.Model`),
+    so a probe and the network compute the same function. Nothing is guessed from the module tree
+    and nothing is swapped during a forward pass.
 
     ``train_mode``: ``finetune`` trains everything at the trainer's learning rate; ``freeze``
     trains the head only (the backbone's parameters have ``requires_grad`` False and its batch
@@ -145,23 +166,7 @@ class PretrainedNet(nn.Module):
 
     # Submodules after the embedding, the last of them holding the classifier (a family sets it).
     head_names: tuple[str, ...] = ()
-    train_mode = "finetune"
     backbone_lr_scale = 1.0
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The embedding (B, D) of a batch of inputs."""
-        raise NotImplementedError
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Logits from embeddings; with ``pre_logits`` the input of :meth:`get_classifier` instead."""
-        raise NotImplementedError
-
-    def get_classifier(self) -> nn.Linear:
-        """The last linear layer, which maps ``forward_head(x, pre_logits=True)`` to the logits."""
-        raise NotImplementedError
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
     def set_train_mode(self, train_mode: str, backbone_lr_scale: float) -> None:
         if train_mode not in TRAIN_MODES:

@@ -26,15 +26,29 @@ convolution-based classifiers in Middlehurst, Schäfer & Bagnall's 2024 bake-off
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from deepself.errors import DeepselfError
-from deepself.models.minirocket import HEADS, KERNEL_LENGTH, Rocket
+from deepself.models.minirocket import HEADS, KERNEL_LENGTH, Head, Kernels, Rocket
 from deepself.models.multirocket import MultiRocket
-from deepself.models.registry import register_model
+from deepself.models.registry import Positive, Range, register_model, share_docs
+
+AtLeastTwo = Annotated[int, Range(2)]
+
+share_docs("""
+hydra_head: head
+    The classifier on the features: ridge (aeon's: Hydra's square-rooted counts scaled by its sparse scaler,
+    MultiRocket's features standardised, RidgeClassifierCV over np.logspace(-3, 3, 10) with leave-one-out
+    cross-validation, or grouped 5-fold over recordings with windows or sheet groups; fitted on the whole
+    training part; its decision values turned into probabilities by a softmax temperature fitted on the
+    out-of-sample ones) or logistic (the probes' logistic regression, C by 5-fold cross-validation over the
+    training part).
+""")
 
 
 def hydra_dilations(n_times: int) -> list[int]:
@@ -124,21 +138,23 @@ class Hydra(Rocket):
     n_chans, n_freqs, n_times, n_outputs
         Input geometry (signals only: ``n_freqs`` is None) and number of classes.
     n_kernels
-        Kernels in each group (aeon's and the paper's default, 8).
+        Kernels in each of Hydra's groups (aeon's and the paper's default, 8).
     n_groups
-        Groups at each dilation, half on the signal and half on its difference (default 64).
+        Groups at each dilation, half on the signal and half on its first difference (default 64).
     max_num_channels
-        Most channels a group sums over for multichannel signals (default 8).
-    head
-        ``ridge`` (aeon's HydraClassifier: the sparse scaler, RidgeClassifierCV, with a softmax
-        temperature) or ``logistic`` (the probes' logistic regression on standardised features).
+        Most channels each group sums over, for multichannel signals (default 8).
+    %(hydra_head)s
+
+    References
+    ----------
+    Hydra (Dempster, Schmidt & Webb, Data Min. Knowl. Disc. 2023), aeon's HydraClassifier
     """
 
     arch = "hydra"
     label = "Hydra"
 
-    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_kernels=8, n_groups=64, max_num_channels=8,
-                 head="ridge"):
+    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_kernels: AtLeastTwo = 8, n_groups: Positive = 64,
+                 max_num_channels: AtLeastTwo = 8, head: Head = "ridge"):
         super().__init__()
         self.hydra = HydraTransform(n_chans, n_times, n_kernels, n_groups, max_num_channels)
         self.n_chans, self.n_times = n_chans, n_times
@@ -165,21 +181,31 @@ class MultiRocketHydra(MultiRocket):
     ----------
     n_chans, n_freqs, n_times, n_outputs
         Input geometry (signals only) and number of classes.
-    n_kernels, max_dilations_per_kernel
-        MultiRocket's (aeon's MultiRocketHydraClassifier leaves MultiRocket at its transform's
-        default, 6,250 kernels: 49,728 features).
-    hydra_kernels, hydra_groups, max_num_channels
-        Hydra's ``n_kernels``, ``n_groups`` and ``max_num_channels`` (8, 64, 8).
-    head
-        ``ridge`` (aeon's: Hydra's features sparse-scaled, MultiRocket's standardised,
-        RidgeClassifierCV over both, with a softmax temperature) or ``logistic``.
+    n_kernels
+        MultiRocket's kernels per series (aeon's n_kernels), rounded down to a multiple of 84: 6250 (the
+        default of aeon's MultiRocket transform, which its MultiRocketHydraClassifier keeps) gives 49728
+        features.
+    max_dilations_per_kernel
+        Most dilations of each of MultiRocket's 84 kernels (aeon's default, 32).
+    hydra_kernels
+        Kernels in each of Hydra's groups (8).
+    hydra_groups
+        Hydra's groups at each dilation, half on the signal and half on its first difference (64).
+    max_num_channels
+        Most channels each Hydra group sums over, for multichannel signals (default 8).
+    %(hydra_head)s
+
+    References
+    ----------
+    MultiRocket-Hydra (Dempster et al. 2023), aeon's MultiRocketHydraClassifier
     """
 
     arch = "multirocket_hydra"
     label = "MultiRocket-Hydra"
 
-    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_kernels=6250, max_dilations_per_kernel=32,
-                 hydra_kernels=8, hydra_groups=64, max_num_channels=8, head="ridge"):
+    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_kernels: Kernels = 6250,
+                 max_dilations_per_kernel: Positive = 32, hydra_kernels: AtLeastTwo = 8, hydra_groups: Positive = 64,
+                 max_num_channels: AtLeastTwo = 8, head: Head = "ridge"):
         if head not in HEADS:
             raise DeepselfError(f"model args head: {head!r} is not one of {list(HEADS)}")
         self._hydra_args = (hydra_kernels, hydra_groups, max_num_channels)

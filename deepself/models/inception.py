@@ -16,12 +16,17 @@ The helpers :func:`conv_same`, :class:`SameConv1d`, :func:`multiplex_kernels` an
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from deepself.errors import DeepselfError
-from deepself.models.registry import register_model
+from deepself.models.base import Model
+from deepself.models.registry import NonNegative, Positive, Range, register_model
+
+KernelSize = Annotated[int, Range(4)]  # the smallest of the three convolutions has a quarter of it
 
 
 def same_padding(kernel: int, dilation: int = 1) -> tuple[int, int]:
@@ -164,7 +169,7 @@ class Shortcut(nn.Module):
         return F.relu(x + self.bn(self.conv(residual)))
 
 
-class PooledLinearHead(nn.Module):
+class PooledLinearHead(Model):
     """The head of the time-series networks: an embedding from ``forward_features``, then ``self.fc``."""
 
     def forward_head(self, x, pre_logits: bool = False):
@@ -174,9 +179,6 @@ class PooledLinearHead(nn.Module):
     def get_classifier(self) -> nn.Linear:
         """The last linear layer."""
         return self.fc
-
-    def forward(self, x):
-        return self.forward_head(self.forward_features(x))
 
 
 @register_model("inception", inputs=("1d",))
@@ -188,21 +190,27 @@ class InceptionTime(PooledLinearHead):
     n_chans, n_freqs, n_times, n_outputs
         The input's channels and samples (``n_freqs`` is None: signals only) and the classes.
     n_filters
-        Filters of each branch of a module (the paper's 32; a module outputs four times as many).
+        Filters of each of a module's four branches (three convolutions and the max-pooling's 1 x 1
+        convolution); a module outputs four times as many channels.
     depth
-        Inception modules (6).
+        Inception modules (the paper's 6).
     kernel_size
-        Taps of the largest parallel convolution (40; the others have half and a quarter). The
-        reference's ``kernel_size=41`` is this plus one: its code takes one off.
+        Taps of each module's largest convolution; the other two have half and a quarter of it (40: 40, 20,
+        10; the reference code's kernel_size 41 minus the one it takes off).
     bottleneck
-        Channels of each module's bottleneck (32); 0 = none. A module whose input has one channel
-        has none, as in the reference.
+        Channels of the 1 x 1 bottleneck convolution before each module's convolutions (0 = none); a module
+        whose input has one channel has none.
     residual
-        A residual connection every third module.
+        A residual connection (1 x 1 convolution and batch norm of the shortcut, added, ReLU) every third
+        module.
+
+    References
+    ----------
+    InceptionTime (Ismail Fawaz et al., Data Min. Knowl. Disc. 2020), one network of the ensemble
     """
 
-    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_filters=32, depth=6, kernel_size=40,
-                 bottleneck=32, residual=True):
+    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_filters: Positive = 32, depth: Positive = 6,
+                 kernel_size: KernelSize = 40, bottleneck: NonNegative = 32, residual: bool = True):
         super().__init__()
         if depth < 1:
             raise DeepselfError(f"model args depth: {depth}; at least one module is needed")

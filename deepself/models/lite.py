@@ -33,9 +33,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepself.errors import DeepselfError
-from deepself.models.inception import (PooledLinearHead, SameConv1d, conv_same, keras_init, multiplex_kernels,
-                                      same_padding)
-from deepself.models.registry import register_model
+from deepself.models.inception import (KernelSize, PooledLinearHead, SameConv1d, conv_same, keras_init,
+                                      multiplex_kernels, same_padding)
+from deepself.models.registry import Positive, register_model
 
 CUSTOM_LENGTHS = (2, 4, 8, 16, 32, 64)
 
@@ -122,20 +122,31 @@ class LITE(PooledLinearHead):
     n_chans, n_freqs, n_times, n_outputs
         The input's channels and samples (``n_freqs`` is None: signals only) and the classes.
     n_filters
-        Filters of each multiplexing convolution and of each separable convolution (32).
+        Filters of each of the first layer's convolutions and of each separable convolution.
     kernel_size
-        Taps of the largest first-layer convolution (40; the reference's ``kernel_size=41`` minus
-        the one its code takes off); the separable convolutions have half and a quarter of it.
+        Taps of the first layer's largest convolution (40: 40, 20 and 10 with use_multiplexing); the two
+        separable convolutions have half and a quarter of it (20, 10).
     use_custom_filters
-        Add the 17 fixed hand-crafted filters to the first layer.
+        Add LITE's 17 fixed hand-crafted filters (increase, decrease and peak detectors; not trained) to the
+        first layer.
     use_dilation
-        Dilate the separable convolutions 2 and 4 (else 1).
+        Dilate the two separable convolutions 2 and 4 (false = 1).
     use_multiplexing
-        Three kernel sizes in the first layer (else ``3 * n_filters`` filters of ``kernel_size``).
+        The first layer has n_filters filters of each of three kernel sizes (false = 3 x n_filters of
+        kernel_size).
+
+    Notes
+    -----
+    The reference's ``kernel_size=41`` is ``kernel_size: 40`` here: its code takes one off.
+
+    References
+    ----------
+    LITE (Ismail-Fawaz, Devanne, Berretti, Weber & Forestier, DSAA 2023)
     """
 
-    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_filters=32, kernel_size=40,
-                 use_custom_filters=True, use_dilation=True, use_multiplexing=True):
+    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_filters: Positive = 32,
+                 kernel_size: KernelSize = 40, use_custom_filters: bool = True, use_dilation: bool = True,
+                 use_multiplexing: bool = True):
         super().__init__()
         if kernel_size < 4:
             raise DeepselfError(f"model args kernel_size: {kernel_size}; LITE needs at least 4 "

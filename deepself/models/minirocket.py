@@ -24,13 +24,15 @@ Signals of different lengths are zero-padded by ingest to one length (the longes
 from __future__ import annotations
 
 from itertools import combinations
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
 from deepself.errors import DeepselfError
-from deepself.models.registry import register_model
+from deepself.models.base import Model
+from deepself.models.registry import Positive, Range, register_model, share_docs
 
 KERNEL_LENGTH = 9
 # The 84 kernels: the positions (of 9) that weigh 2; the other six weigh -1 (Dempster et al., 3.1.1).
@@ -141,6 +143,19 @@ def dilated_sums(x: torch.Tensor, schedule: list[tuple[int, int]], combination_c
 
 
 HEADS = ("ridge", "logistic")
+Head = Literal[HEADS]
+Kernels = Annotated[int, Range(len(KERNELS))]
+
+share_docs("""
+max_dilations_per_kernel
+    Most dilations of each of the 84 kernels (aeon's default, 32).
+rocket_head: head
+    The classifier on the features: ridge (aeon's: features standardised, RidgeClassifierCV over
+    np.logspace(-3, 3, 10) with leave-one-out cross-validation, or grouped 5-fold over recordings with
+    windows or sheet groups; fitted on the whole training part; its decision values turned into
+    probabilities by a softmax temperature fitted on the out-of-sample ones) or logistic (the probes'
+    logistic regression, C by 5-fold cross-validation over the training part).
+""")
 
 
 class RocketHead(nn.Module):
@@ -188,12 +203,13 @@ class RocketHead(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
-class Rocket(nn.Module):
+class Rocket(Model):
     """What MiniRocket and MultiRocket share: a fitted transform (``forward_features``) and a head
     (:class:`RocketHead`) that the trainer fits on the features, and aeon's kernel and
     channel-combination tables."""
 
     train_mode = "probe"
+    fitted_transform = True
     arch = "rocket"
     label = "Rocket"
 
@@ -241,9 +257,6 @@ class Rocket(nn.Module):
         """The head on the features, which the trainer fits (:meth:`fit_head`)."""
         return self.head
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
 
 @register_model("minirocket", inputs=("1d",))
 class MiniRocket(Rocket):
@@ -254,25 +267,26 @@ class MiniRocket(Rocket):
     n_chans, n_freqs, n_times, n_outputs
         Input geometry (signals only: ``n_freqs`` is None) and number of classes.
     n_kernels
-        Number of features, rounded down to a multiple of 84 (at least 84), as aeon's
-        ``n_kernels``: 10,000 gives 9,996.
-    max_dilations_per_kernel
-        Most dilations per kernel (aeon's default, 32).
-    head
-        ``ridge`` (aeon's ``RidgeClassifierCV`` on standardised features, with a softmax
-        temperature) or ``logistic`` (the probes' logistic regression, C by cross-validation).
+        MiniRocket's number of features (aeon's n_kernels), rounded down to a multiple of 84: 10000 gives
+        9996.
+    %(max_dilations_per_kernel)s
+    %(rocket_head)s
 
     Notes
     -----
     Until :meth:`fit_features` has run, the biases are zero and every kernel sees channel 0 only;
     the trainer calls it on the training part of the fold before anything else uses the model.
+
+    References
+    ----------
+    MiniRocket (Dempster, Schmidt & Webb, KDD 2021), aeon's implementation
     """
 
     arch = "minirocket"
     label = "MiniRocket"
 
-    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_kernels=10_000, max_dilations_per_kernel=32,
-                 head="ridge"):
+    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_kernels: Kernels = 10_000,
+                 max_dilations_per_kernel: Positive = 32, head: Head = "ridge"):
         super().__init__()
         if n_times < KERNEL_LENGTH:
             raise DeepselfError(f"model arch minirocket: signals of {n_times} samples, MiniRocket's kernels "

@@ -34,9 +34,9 @@ import numpy as np
 import torch
 
 from deepself.errors import DeepselfError
-from deepself.models.minirocket import (KERNEL_LENGTH, KERNELS, Rocket, check_kernel_args, dilated_sums,
-                                         fit_dilations, set_combinations)
-from deepself.models.registry import register_model
+from deepself.models.minirocket import (KERNEL_LENGTH, KERNELS, Head, Kernels, Rocket, check_kernel_args,
+                                         dilated_sums, fit_dilations, set_combinations)
+from deepself.models.registry import Positive, register_model
 
 STATISTICS = ("ppv", "lspv", "mpv", "mipv")  # aeon's order of the four blocks of each series' features
 
@@ -111,25 +111,27 @@ class MultiRocket(Rocket):
     n_chans, n_freqs, n_times, n_outputs
         Input geometry (signals only: ``n_freqs`` is None) and number of classes.
     n_kernels
-        aeon's ``n_kernels``: each series gets 84 x (n_kernels // 84) kernel-bias pairs, each giving
-        four features; 10,000 (aeon's MultiRocketClassifier's default) gives 79,968 features.
-    max_dilations_per_kernel
-        Most dilations per kernel (aeon's default, 32).
-    head
-        ``ridge`` (aeon's ``RidgeClassifierCV`` on standardised features, with a softmax
-        temperature) or ``logistic`` (the probes' logistic regression, C by cross-validation).
+        MultiRocket's kernels per series (aeon's n_kernels), rounded down to a multiple of 84; each gives 4
+        features for the signal and 4 for its first difference: 10000 (aeon's MultiRocketClassifier's
+        default) gives 79968.
+    %(max_dilations_per_kernel)s
+    %(rocket_head)s
 
     Notes
     -----
     Until :meth:`fit_features` has run, the biases are zero and every kernel sees channel 0 only;
     the trainer calls it on the training part of the fold before anything else uses the model.
+
+    References
+    ----------
+    MultiRocket (Tan, Dempster, Bergmeir & Webb, Data Min. Knowl. Disc. 2022), aeon's implementation
     """
 
     arch = "multirocket"
     label = "MultiRocket"
 
-    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_kernels=10_000, max_dilations_per_kernel=32,
-                 head="ridge"):
+    def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_kernels: Kernels = 10_000,
+                 max_dilations_per_kernel: Positive = 32, head: Head = "ridge"):
         super().__init__()
         if n_times < KERNEL_LENGTH + 1:
             raise DeepselfError(f"model arch multirocket: signals of {n_times} samples, MultiRocket's kernels "

@@ -16,13 +16,15 @@ training are not part of the model.
 from __future__ import annotations
 
 import logging
+from typing import Annotated, Literal
 
 import torch.nn.functional as F
 from torch import nn
 
 from deepself.errors import DeepselfError
-from deepself.models.backbone import PretrainedNet, adapt_conv, load_weights, no_weights, read_state_dict
-from deepself.models.registry import register_model
+from deepself.models.backbone import (PretrainedNet, TrainMode, adapt_conv, load_weights, no_weights,
+                                      read_state_dict)
+from deepself.models.registry import Range, register_model
 
 log = logging.getLogger(__name__)
 
@@ -147,32 +149,39 @@ class PANN(PretrainedNet):
 
 
 @register_model("panns", inputs=("2d",))
-def panns(n_chans, n_freqs, n_times, n_outputs, *, name="cnn10", weights=None, in_adapt="sum", pooling="panns",
-          keep_head=False, train_mode="finetune", backbone_lr_scale=0.1):
+def panns(n_chans, n_freqs, n_times, n_outputs, *, name: Literal[tuple(LAYOUTS)] = "cnn10",
+          weights: str | None = None, in_adapt: Literal[IN_ADAPT] = "sum", pooling: Literal[POOLINGS] = "panns",
+          keep_head: bool = False, train_mode: TrainMode = "finetune",
+          backbone_lr_scale: Annotated[float, Range(0)] = 0.1):
     """A PANNs CNN (Kong et al. 2020) on log-Mel maps (B, C, F = Mel bins, T).
 
     Parameters
     ----------
     name
-        cnn6, cnn10 or cnn14.
-    weights
-        None or "none" (random), or the path of a checkpoint: an official file
-        (:data:`CHECKPOINTS`, Zenodo record 3987831) or a partial one in the same layout
-        (e.g. from ``deepself weights import panns_aisfx``): bn0, fc1 and fc_audioset may be
-        missing from it and keep their initial values. There is no automatic download.
+        PANNs network (Kong et al. 2020): cnn6, cnn10 or cnn14, on a log-Mel map (the released weights: 64
+        Mel bins).
+    %(weights)s
     in_adapt
-        For C != 1 channels: ``sum`` (conv_block1 takes C channels, each 1/C of the filter) or
-        ``mean`` (the channels are averaged into one map).
+        Input channels C != 1: sum (the first convolution takes C channels, each 1/C of the filter) or mean
+        (the channels averaged into one map).
     pooling
-        ``panns`` (average pooling after every block, max + mean over time, fc1: Kong et al.) or
-        ``aisfx`` (max pooling after every block but the last, max over time of the mean over
-        frequency, no fc1: the network aisfx's ConvBlocks were trained in). See :data:`POOLINGS`.
-    keep_head
-        Keep the 527 AudioSet outputs instead of a new head for ``n_outputs`` classes.
-    train_mode, backbone_lr_scale
-        ``finetune``, ``freeze`` (train the head only), ``lower_lr`` (backbone at lr * scale) or
-        ``probe`` (embeddings computed once; a logistic regression on ``forward_head(...,
-        pre_logits=True)`` becomes fc_audioset, see :mod:`deepself.probe`).
+        How the blocks pool and read out the embedding: panns (average 2x2 after every block, max + mean over
+        time, then fc1: Kong et al.) or aisfx (max 2x2 after every block but the last, which does not pool,
+        then the max over time of the mean over frequency, no fc1: the network of aisfx's ConvBlocks).
+    %(keep_head)s
+    %(train_mode)s
+    %(backbone_lr_scale)s
+
+    Notes
+    -----
+    ``weights`` is an official file (:data:`CHECKPOINTS`, Zenodo record 3987831) or a partial one in
+    the same layout (e.g. from ``deepself weights import panns_aisfx``): bn0, fc1 and fc_audioset may
+    be missing from it and keep their initial values. There is no automatic download. A probe's
+    logistic regression on ``forward_head(..., pre_logits=True)`` becomes fc_audioset.
+
+    References
+    ----------
+    Kong et al., IEEE/ACM TASLP 2020
     """
     model = PANN(name, n_freqs, n_times, in_adapt=in_adapt, pooling=pooling)
     label = f"panns {name}"

@@ -18,7 +18,9 @@ layer (the ImageNet classifier) is replaced by one for the task's classes unless
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated, Literal
 from urllib.parse import urlparse
 
 import torch
@@ -26,8 +28,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepself.errors import DeepselfError
-from deepself.models.backbone import PretrainedNet, adapt_conv, load_weights, no_weights, read_state_dict, set_submodule
-from deepself.models.registry import register_model
+from deepself.models._torchvision import import_torchvision
+from deepself.models.backbone import (PretrainedNet, TrainMode, adapt_conv, load_weights, no_weights, read_state_dict,
+                                      set_submodule)
+from deepself.models.registry import Length, Positive, Range, register_model, share_docs
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +50,16 @@ WSL_URLS = {
     "resnext101_32x32d": "https://download.pytorch.org/models/ig_resnext101_32x32-e4b90b00.pth",
     "resnext101_32x48d": "https://download.pytorch.org/models/ig_resnext101_32x48-3e41cc8a.pth",
 }
+WSL_NAMES = tuple(WSL_URLS)
 IN_ADAPT = ("sum", "repeat")
+
+share_docs("""
+vision_in_adapt: in_adapt
+    Input channels C != 3: sum (the first convolution takes C channels, its RGB filters summed and shared
+    evenly among them) or repeat (the input repeated to 3 channels; its channel mean when C is not 1).
+resize
+    Resize every input to [height, width] (bilinear) before the network, e.g. [224, 224]; null = keep.
+""")
 _RESNET = ("conv1", ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool"), ("fc",))
 # Per family (the name's prefix): the first convolution; the modules from the input to the pooled
 # map, in the order of torchvision's forward ("global_avg_pool": mobilenet_v2 pools in its forward,
@@ -76,6 +89,23 @@ _MIN_SIZE = {"alexnet": 63, "googlenet": 15, "vgg": 32}
 
 def _min_size(name: str) -> int:
     return next((size for prefix, size in _MIN_SIZE.items() if name.startswith(prefix)), 1)
+
+
+def transforms_input(name: str, n_chans: int, in_adapt: str, pretrained: bool) -> bool:
+    """Whether the network re-normalises its RGB input itself: torchvision's GoogLeNet built with its
+    released weights (``transform_input``) maps ImageNet's mean and std to its own [-1, 1] scaling."""
+    return name == "googlenet" and pretrained and (n_chans == 3 or in_adapt == "repeat")
+
+
+def _rebuild_args(args: dict) -> dict:
+    """A trained torchvision model's args for rebuilding it without its weights file; refused where the
+    network's input transform came with its weights (a pretrained GoogLeNet on RGB input)."""
+    if transforms_input(args.get("name", "resnet18"), args["n_chans"], args.get("in_adapt", "sum"),
+                        not no_weights(args.get("weights"))):
+        # built without its weights, the network would silently skip the transform it was trained with
+        raise DeepselfError("a googlenet trained from pretrained weights cannot be rebuilt without them; "
+                            "predicting with it is not supported")
+    return args
 
 
 def download(url: str, model: str, check_hash: bool = True) -> tuple[dict, str]:
@@ -161,7 +191,7 @@ class VisionNet(PretrainedNet):
 
 def _torchvision_state(name: str, weights) -> tuple[dict | None, str]:
     """(state dict, where it came from) for ``weights``: None, a weights enum name, or a file path."""
-    import torchvision  # imported here: torchvision takes a second to import
+    torchvision = import_torchvision()  # here: torchvision takes a second to import (without torch._dynamo)
 
     if no_weights(weights):
         return None, "random initialisation"
@@ -173,33 +203,40 @@ def _torchvision_state(name: str, weights) -> tuple[dict | None, str]:
                            ), str(weights)
 
 
-@register_model("torchvision", inputs=("2d",))
-def torchvision_model(n_chans, n_freqs, n_times, n_outputs, *, name="resnet18", weights=None, in_adapt="sum",
-                      resize=None, keep_head=False, train_mode="finetune", backbone_lr_scale=0.1):
+Resize = Annotated[Sequence[Positive], Length(2, 2)] | None
+
+
+@register_model("torchvision", inputs=("2d",), rebuild=_rebuild_args)
+def torchvision_model(n_chans, n_freqs, n_times, n_outputs, *, name: Literal[TORCHVISION_NAMES] = "resnet18",
+                      weights: str | None = None, in_adapt: Literal[IN_ADAPT] = "sum", resize: Resize = None,
+                      keep_head: bool = False, train_mode: TrainMode = "finetune",
+                      backbone_lr_scale: Annotated[float, Range(0)] = 0.1):
     """An ImageNet CNN of torchvision on maps or images (B, C, F, T).
 
     Parameters
     ----------
     name
-        One of :data:`TORCHVISION_NAMES`: AlexNet (Krizhevsky 2014), GoogLeNet (Szegedy 2015), VGG
-        (Simonyan & Zisserman 2015), ResNet (He 2016), ResNeXt (Xie 2017), MobileNet V2/V3
-        (Sandler 2018, Howard 2019), Wide ResNet (Zagoruyko & Komodakis 2016).
-    weights
-        None or "none" (random), "DEFAULT" or a weights enum name (torchvision's download), or a
-        file path (a state dict in torchvision's layout).
-    in_adapt
-        ``sum``: the first convolution takes C channels (RGB filters summed and shared among them);
-        ``repeat``: the input is repeated to 3 channels (the channel mean when C is not 1 or 3).
-    resize
-        [height, width] the input is resized to (bilinear), or None.
-    keep_head
-        Keep the ImageNet head (1000 outputs) instead of a new one for ``n_outputs`` classes.
-    train_mode, backbone_lr_scale
-        ``finetune``, ``freeze`` (train the head only), ``lower_lr`` (backbone at lr * scale) or
-        ``probe`` (the backbone's embeddings computed once, in eval mode; a logistic regression on
-        them becomes the classifier, see :mod:`deepself.probe`).
+        The torchvision model (a torchvision.models.get_model name).
+    %(weights)s
+    %(vision_in_adapt)s
+    %(resize)s
+    %(keep_head)s
+    %(train_mode)s
+    %(backbone_lr_scale)s
+
+    Notes
+    -----
+    ``weights``: a file is a state dict in torchvision's layout. ``train_mode: probe``: the
+    backbone's embeddings are computed once, in eval mode, and a logistic regression on them
+    becomes the classifier (:mod:`deepself.probe`).
+
+    References
+    ----------
+    AlexNet (Krizhevsky, arXiv 2014), GoogLeNet (Szegedy et al., CVPR 2015), VGG (Simonyan & Zisserman,
+    ICLR 2015), ResNet (He et al., CVPR 2016), ResNeXt (Xie et al., CVPR 2017), MobileNetV2 (Sandler et
+    al., CVPR 2018), MobileNetV3 (Howard et al., ICCV 2019), Wide ResNet (Zagoruyko & Komodakis, BMVC 2016)
     """
-    import torchvision  # imported here: torchvision takes a second to import
+    torchvision = import_torchvision()  # here: torchvision takes a second to import (without torch._dynamo)
 
     if name not in TORCHVISION_NAMES:
         raise DeepselfError(f"model args name: {name!r} is not one of {list(TORCHVISION_NAMES)}")
@@ -208,8 +245,8 @@ def torchvision_model(n_chans, n_freqs, n_times, n_outputs, *, name="resnet18", 
     if name == "googlenet":
         # Released files carry the auxiliary classifiers, which training does not use here. The
         # ported weights expect transform_input, which works on RGB input only.
-        rgb = n_chans == 3 or in_adapt == "repeat"
-        extra = {"aux_logits": False, "init_weights": state is None, "transform_input": state is not None and rgb}
+        extra = {"aux_logits": False, "init_weights": state is None,
+                 "transform_input": transforms_input(name, n_chans, in_adapt, state is not None)}
         ignore = ("aux1.", "aux2.")
     net = torchvision.models.get_model(name, weights=None, **extra)
     return VisionNet(f"torchvision {name}", net, n_chans, n_freqs, n_times, n_outputs, state=state, source=source,
@@ -218,12 +255,29 @@ def torchvision_model(n_chans, n_freqs, n_times, n_outputs, *, name="resnet18", 
 
 
 @register_model("resnext_wsl", inputs=("2d",))
-def resnext_wsl(n_chans, n_freqs, n_times, n_outputs, *, name="resnext101_32x8d", weights=None, in_adapt="sum",
-                resize=None, keep_head=False, train_mode="finetune", backbone_lr_scale=0.1):
+def resnext_wsl(n_chans, n_freqs, n_times, n_outputs, *, name: Literal[WSL_NAMES] = "resnext101_32x8d",
+                weights: str | None = None, in_adapt: Literal[IN_ADAPT] = "sum", resize: Resize = None,
+                keep_head: bool = False, train_mode: TrainMode = "finetune",
+                backbone_lr_scale: Annotated[float, Range(0)] = 0.1):
     """ResNeXt-101 32xNd pretrained on Instagram hashtags (Mahajan et al., ECCV 2018), N = 8, 16, 32, 48.
 
     ``weights: DEFAULT`` downloads the WSL-Images file (:data:`WSL_URLS`); a path loads a local
     copy. The other keys are those of :func:`torchvision_model`.
+
+    Parameters
+    ----------
+    name
+        ResNeXt-101 32xNd of the WSL-Images release (Mahajan et al. 2018), N = 8, 16, 32, 48.
+    %(weights)s
+    %(vision_in_adapt)s
+    %(resize)s
+    %(keep_head)s
+    %(train_mode)s
+    %(backbone_lr_scale)s
+
+    References
+    ----------
+    Mahajan et al., ECCV 2018 (facebookresearch/WSL-Images)
     """
     if name not in WSL_URLS:
         raise DeepselfError(f"model args name: {name!r} is not one of {list(WSL_URLS)}")
@@ -235,7 +289,8 @@ def resnext_wsl(n_chans, n_freqs, n_times, n_outputs, *, name="resnext101_32x8d"
     else:
         state, source = read_state_dict(weights, label, f"the file is {WSL_URLS[name]}"), str(weights)
     width = int(name.rsplit("x", 1)[1].rstrip("d"))
-    from torchvision.models.resnet import Bottleneck, ResNet  # imported here: slow to import
+    import_torchvision()  # here, slow to import (without torch._dynamo, see deepself.models._torchvision)
+    from torchvision.models.resnet import Bottleneck, ResNet
 
     net = ResNet(Bottleneck, [3, 4, 23, 3], groups=32, width_per_group=width)
     return VisionNet(label, net, n_chans, n_freqs, n_times, n_outputs, state=state, source=source, in_adapt=in_adapt,

@@ -20,14 +20,16 @@ windows are TensorFlow's.
 from __future__ import annotations
 
 import logging
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from deepself.errors import DeepselfError
-from deepself.models.backbone import PretrainedNet, adapt_conv, load_weights, no_weights, read_state_dict
-from deepself.models.registry import register_model
+from deepself.models.backbone import (PretrainedNet, TrainMode, adapt_conv, load_weights, no_weights,
+                                      read_state_dict)
+from deepself.models.registry import Range, register_model
 
 log = logging.getLogger(__name__)
 
@@ -101,28 +103,32 @@ class YAMNet(PretrainedNet):
 
 
 @register_model("yamnet", inputs=("2d",))
-def yamnet(n_chans, n_freqs, n_times, n_outputs, *, weights=None, pooling="mean", keep_head=False,
-           train_mode="finetune", backbone_lr_scale=0.1):
+def yamnet(n_chans, n_freqs, n_times, n_outputs, *, weights: str | None = None, pooling: Literal[POOLINGS] = "mean",
+           keep_head: bool = False, train_mode: TrainMode = "finetune",
+           backbone_lr_scale: Annotated[float, Range(0)] = 0.1):
     """YAMNet (AudioSet, 521 classes) on YAMNet's log-Mel maps (B, C, 64 Mel bands, frames at 10 ms).
 
     Parameters
     ----------
     weights
-        None or "none" (random), or the path of the file ``deepself weights import yamnet --from
-        yamnet.tflite --out FILE`` writes (the official TFLite weights, dequantised).
+        null or none (random), or the file `deepself weights import yamnet --from yamnet.tflite --out FILE`
+        writes from the official TFLite file.
     pooling
-        How the clip's embedding pools the embeddings of its 0.96-s patches: ``mean`` (as the
-        clip-level use of YAMNet's embeddings) or ``max``.
-    keep_head
-        Keep the 521 AudioSet outputs instead of a new head for ``n_outputs`` classes.
-    train_mode, backbone_lr_scale
-        ``finetune``, ``freeze`` (train the head only), ``lower_lr`` (backbone at lr * scale) or
-        ``probe`` (embeddings computed once; a logistic regression on them becomes the head, see
-        :mod:`deepself.probe`).
+        How a clip's embedding pools the 1024-value embeddings of its 0.96-s patches (every 0.48 s): mean or
+        max.
+    %(keep_head)s
+    %(train_mode)s
+    %(backbone_lr_scale)s
 
     Notes
     -----
-    More than one channel: the first convolution takes C channels, each with 1/C of the filter.
+    The weights file holds the official TFLite weights, dequantised. ``pooling: mean`` is the
+    clip-level use of YAMNet's embeddings. More than one channel: the first convolution takes C
+    channels, each with 1/C of the filter.
+
+    References
+    ----------
+    Plakal & Ellis, YAMNet (tensorflow/models, 2020); MobileNet v1: Howard et al., arXiv 2017
     """
     model = YAMNet(n_times, pooling=pooling)
     if not no_weights(weights):

@@ -40,14 +40,15 @@ ends with a wait for its slowest thread (two feature jobs side by side: about 4 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import math
 from concurrent.futures import ThreadPoolExecutor
 
-import librosa
 import numpy as np
-import scipy.fft
 import torch
+
+from deepself.signal.features import mel_filters
 
 KINDS = ("spectrogram", "logmel", "scalogram")
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
@@ -103,7 +104,7 @@ def _overflows_float32(kind: str, x: np.ndarray, params: dict) -> bool:
 
 
 def compute(kind: str, x: np.ndarray, sample_rate: float, params: dict, *, device=None,
-            precision: str = "auto") -> np.ndarray:
+            precision: str = "auto", out: np.ndarray | None = None) -> np.ndarray:
     """Compute the feature map ``kind`` for a block of samples.
 
     Parameters
@@ -121,6 +122,8 @@ def compute(kind: str, x: np.ndarray, sample_rate: float, params: dict, *, devic
     precision : {"auto", "float32", "float64"}, default "auto"
         Floating point type of the FFTs and products; "auto": float64 where float32 could
         overflow (signal values beyond about 1e12), else :func:`auto_precision`.
+    out : np.ndarray, optional
+        C-contiguous float32 array of the result's shape to fill and return (instead of new memory).
 
     Returns
     -------
@@ -144,12 +147,24 @@ def compute(kind: str, x: np.ndarray, sample_rate: float, params: dict, *, devic
     threads = torch.get_num_threads() if device.type == "cpu" else 1
     if threads > 1 and n > 1:
         step = min(step, -(-n // threads))
-    out = np.empty((n, *_output_shape(kind, params, channels, n_samples)), dtype=np.float32)
+    shape = (n, *_output_shape(kind, params, channels, n_samples))
+    if out is None:
+        out = np.empty(shape, dtype=np.float32)
+    elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float32 array of shape {shape}, not {out.dtype} {out.shape}")
+    # a float32 scalogram on the CPU is written straight into ``out`` (the largest map: 64 scales of
+    # every sample; a copy of it into fresh memory took as long as computing it)
+    direct = kind == "scalogram" and device.type == "cpu" and dtype == torch.float32
+    if device.type == "cpu":
+        _keep_freed_memory()
 
     def fill(start: int) -> None:
         with torch.inference_mode():
-            y = function(torch.from_numpy(x[start : start + step]).to(device=device, dtype=dtype), sample_rate,
-                         **params)
+            block = torch.from_numpy(x[start : start + step]).to(device=device, dtype=dtype)
+            if direct:
+                scalogram(block, sample_rate, out=torch.from_numpy(out[start : start + step]), **params)
+                return
+            y = function(block, sample_rate, **params)
             # One copy does the transfer, the float32 cast and the (bins, frames) transposition.
             torch.from_numpy(out[start : start + step]).copy_(y)
 
@@ -171,6 +186,31 @@ def _output_shape(kind: str, params: dict, channels: int, n_samples: int) -> tup
         padded += params["n_fft"] - params["win_length"]
     frames = 1 + (padded - params["n_fft"]) // params["hop_length"]
     return channels, (1 + params["n_fft"] // 2 if kind == "spectrogram" else params["n_mels"]), frames
+
+
+# glibc's mallopt parameters, and what they are set to on the CPU (see _keep_freed_memory)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_KEEP_FREED_BYTES, _MMAP_FROM_BYTES = 256 * 2**20, 32 * 2**20
+
+
+@functools.lru_cache(maxsize=1)
+def _keep_freed_memory() -> bool:
+    """Let glibc keep freed memory for the next sub-block instead of handing it back to the system.
+
+    Each sub-block allocates arrays of a few MB (ESC-10 log-Mel: 3.5 MB of frames, as much again
+    of spectrum) and frees them. glibc's default returns freed memory at the top of its heap to the
+    system once more than twice its (adaptive) mmap threshold is free, and the next sub-block then
+    takes a page fault on every 4 KB of it again: about a third of the CPU time of a log-Mel map
+    on the 2-core VM (benchmarks/README.md). Here the process keeps up to 256 MB of freed memory
+    and serves allocations below 32 MB (glibc's own largest adaptive threshold) from its heap.
+    Process-wide and permanent; nothing is done where the C library is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_FROM_BYTES)
+                    and libc.mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED_BYTES))
+    except (OSError, AttributeError):
+        return False
 
 
 @contextlib.contextmanager
@@ -204,10 +244,32 @@ def _bytes_per_channel(kind: str, n_samples: int, params: dict, dtype) -> int:
 # --- spectrogram and log-Mel -------------------------------------------------------------------
 
 
+def _periodic_hann(n: int) -> np.ndarray:
+    """``scipy.signal.get_window("hann", n, fftbins=True)``, computed as scipy does (general_cosine, one
+    point more, the last dropped), without scipy.signal's imports (about 2 s)."""
+    if n <= 1:
+        return np.ones(n)
+    fac = np.linspace(-np.pi, np.pi, n + 1)
+    w = np.zeros(n + 1)
+    for k, a in enumerate((0.5, 0.5)):
+        w += a * np.cos(k * fac)
+    return w[:-1]
+
+
 @functools.lru_cache(maxsize=16)
 def _window(window, win_length: int, n_fft: int) -> np.ndarray:
-    """librosa's STFT window: ``get_window(..., fftbins=True)`` centred in ``n_fft`` zeros."""
-    return librosa.util.pad_center(librosa.filters.get_window(window, win_length, fftbins=True), size=n_fft)
+    """librosa's STFT window: ``get_window(..., fftbins=True)`` centred in ``n_fft`` zeros.
+
+    Hann (the default) is computed here; other windows are librosa's (scipy.signal's).
+    """
+    if window == "hann":
+        w = _periodic_hann(win_length)
+    else:
+        import librosa
+
+        w = librosa.filters.get_window(window, win_length, fftbins=True)
+    before = (n_fft - win_length) // 2  # librosa.util.pad_center
+    return np.pad(w, (before, n_fft - win_length - before))
 
 
 @functools.lru_cache(maxsize=16)
@@ -219,7 +281,7 @@ def _mel_bands(sample_rate: float, n_fft: int, n_mels: int, fmin: float, fmax: f
     times fewer products than the whole matrix. Returns ``[(first mel, last mel + 1, first bin,
     last bin + 1, weights (bins, mels))]``; all-zero filters (librosa warns of them) get no band.
     """
-    mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm)
+    mel = mel_filters(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm)  # librosa.filters.mel's numbers
     bands = []
     for first in range(0, n_mels, _MELS_PER_BAND):
         weights = mel[first : first + _MELS_PER_BAND].T
@@ -228,6 +290,14 @@ def _mel_bands(sample_rate: float, n_fft: int, n_mels: int, fmin: float, fmax: f
             low, high = int(bins[0]), int(bins[-1]) + 1
             bands.append((first, first + weights.shape[1], low, high, np.ascontiguousarray(weights[low:high])))
     return bands
+
+
+@functools.lru_cache(maxsize=16)
+def _mel_bands_on(sample_rate: float, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool, norm,
+                  dtype: torch.dtype, device: str):
+    """:func:`_mel_bands` with the weights as tensors of ``dtype`` on ``device``, made once."""
+    return [(first, last, low, high, torch.as_tensor(w, dtype=dtype, device=device))
+            for first, last, low, high, w in _mel_bands(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm)]
 
 
 def _mel_basis(sample_rate: float, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool, norm) -> np.ndarray:
@@ -329,11 +399,10 @@ def logmel(x: torch.Tensor, sample_rate: float, *, n_fft: int, hop_length: int, 
     S = _stft_power(x, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
                     center=center, pad_mode=pad_mode, power=power)
     mels = torch.empty((*S.shape[:-1], n_mels), dtype=S.dtype, device=S.device)
-    bands = _mel_bands(float(sample_rate), n_fft, n_mels, fmin, fmax, htk, norm)
+    bands = _mel_bands_on(float(sample_rate), n_fft, n_mels, fmin, fmax, htk, norm, S.dtype, str(S.device))
     if sum(last - first for first, last, *_ in bands) < n_mels:
         mels.zero_()
     for first, last, low, high, weights in bands:
-        weights = torch.as_tensor(weights, dtype=S.dtype, device=S.device)
         torch.matmul(S[..., low:high], weights, out=mels[..., first:last])
     if log == "db":
         mels = _power_to_db_(mels, ref, amin, top_db)
@@ -370,6 +439,8 @@ def _cwt_filters(wavelet: str, scales: tuple, n_samples: int):
     for scale in np.asarray(scales, dtype=np.float64):
         j = (np.arange(scale * (grid[-1] - grid[0]) + 1) / (scale * step)).astype(int)
         filters.append(int_psi[j[j < int_psi.size]][::-1].astype(np.complex128 if is_complex else np.float64))
+    import scipy.fft  # next_fast_len; not at the top: the spectrogram and log-Mel jobs start without scipy
+
     # A circular convolution of length time + ceil(L / 2) equals the linear one on the samples
     # that survive the crop (see the module docstring).
     needed = [n_samples + -(-len(h) // 2) for h in filters]
@@ -406,16 +477,21 @@ def _cwt_filters_on(wavelet: str, scales: tuple, n_samples: int, device: str, dt
 
 
 def scalogram(x: torch.Tensor, sample_rate: float, *, wavelet: str, scales, hop: int, log: bool,
-              **_) -> torch.Tensor:
+              out: torch.Tensor | None = None, **_) -> torch.Tensor:
     """Batched :func:`deepself.signal.features.scalogram`: x (n, channels, time) -> (n, channels, scales, columns).
 
     Takes the resolved ``scales``; ``n_scales``, ``fmin``, ``fmax`` and ``method`` are accepted
     and not used (the scales say which frequencies; FFT and direct convolution give one map).
+    ``out``: a contiguous tensor of that shape and dtype to write the map into (and return).
     """
     n, channels, n_samples = x.shape
-    groups = _cwt_filters_on(wavelet, tuple(float(s) for s in scales), n_samples, str(x.device), x.dtype)
     flat = x.reshape(n * channels, 1, n_samples)
-    out = torch.empty((n * channels, len(scales), -(-n_samples // hop)), dtype=x.dtype, device=x.device)
+    shape = (n * channels, len(scales), -(-n_samples // hop))
+    out = torch.empty(shape, dtype=x.dtype, device=x.device) if out is None else out.view(shape)
+    if x.device.type == "cpu":
+        _scalogram_cpu(flat.numpy(), wavelet, tuple(float(s) for s in scales), hop, log, out.numpy())
+        return out.reshape(n, channels, *out.shape[1:])
+    groups = _cwt_filters_on(wavelet, tuple(float(s) for s in scales), n_samples, str(x.device), x.dtype)
     for fft_length, rows, spectra in groups:
         if spectra.shape[-1] == fft_length:  # a complex wavelet: full spectra
             coefficients = torch.fft.ifft(torch.fft.fft(flat, fft_length) * spectra)
@@ -429,3 +505,37 @@ def scalogram(x: torch.Tensor, sample_rate: float, *, wavelet: str, scales, hop:
     if log:
         out.log1p_()
     return out.reshape(n, channels, *out.shape[1:])
+
+
+@functools.lru_cache(maxsize=8)
+def _cwt_filters_np(wavelet: str, scales: tuple, n_samples: int, dtype: np.dtype):
+    """:func:`_cwt_filters` with the spectra in the complex type of ``dtype`` (complex64 for float32)."""
+    complex_dtype = np.complex128 if dtype == np.float64 else np.complex64
+    return [(fft_length, rows, spectra.astype(complex_dtype))
+            for fft_length, rows, spectra in _cwt_filters(wavelet, scales, n_samples)]
+
+
+def _scalogram_cpu(flat: np.ndarray, wavelet: str, scales: tuple, hop: int, log: bool, out: np.ndarray) -> None:
+    """The scalogram of ``flat`` (signals, 1, time) into ``out`` (signals, scales, columns), on the CPU.
+
+    The same FFTs as on the GPU, by scipy's pocketfft: its inverse real FFT may overwrite its
+    input (the product spectrum, a temporary), where PyTorch's (MKL) first copies it; on the
+    2-core VM this took a quarter less time for ESC-10's 64 Morlet scales.
+    """
+    import scipy.fft
+
+    n_samples = flat.shape[-1]
+    for fft_length, rows, spectra in _cwt_filters_np(wavelet, scales, n_samples, flat.dtype):
+        if spectra.shape[-1] == fft_length:  # a complex wavelet: full spectra
+            product = scipy.fft.fft(flat, fft_length) * spectra
+            coefficients = scipy.fft.ifft(product, fft_length, overwrite_x=True)
+        else:
+            product = scipy.fft.rfft(flat, fft_length) * spectra
+            coefficients = scipy.fft.irfft(product, fft_length, overwrite_x=True)
+        magnitude = coefficients[..., :n_samples:hop]
+        if isinstance(rows, slice):
+            np.abs(magnitude, out=out[:, rows])
+        else:
+            out[:, rows] = np.abs(magnitude)
+    if log:
+        np.log1p(out, out=out)

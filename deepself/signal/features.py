@@ -513,29 +513,58 @@ def _mel_to_hz(mels: np.ndarray, htk: bool) -> np.ndarray:
     return hz
 
 
+def _mel_edges(sample_rate: float, n_fft: int, n_mels: int, fmin: float, fmax: float,
+               htk: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The FFT bins' frequencies and the ``n_mels + 2`` Mel-spaced edges of the filters (librosa's)."""
+    bins = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(np.array([fmin]), htk)[0], _hz_to_mel(np.array([fmax]), htk)[0],
+                                   n_mels + 2), htk)
+    return bins, edges
+
+
+def mel_filters(sample_rate: float, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool = False,
+                norm="slaney") -> np.ndarray:
+    """:func:`librosa.filters.mel` (float32, ``(n_mels, 1 + n_fft // 2)``), the same numbers, by numpy alone.
+
+    Triangles between Mel-spaced edges over the FFT bins ``k * sample_rate / n_fft``, computed in
+    float64 and stored in float32 as librosa does; ``norm``: "slaney" (each filter times 2 / its
+    width in Hz), a number p > 0 (each filter to unit p-norm, :func:`librosa.util.normalize`), or
+    None. The feature job builds its Mel matrix with it, without librosa's imports (about 2 s:
+    scipy.signal), and the config checks find the empty filters with it.
+    """
+    bins, edges = _mel_edges(sample_rate, n_fft, n_mels, fmin, fmax, htk)
+    widths = np.diff(edges)
+    ramps = np.subtract.outer(edges, bins)
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper)).astype(np.float32)
+    if isinstance(norm, str):
+        if norm != "slaney":
+            raise ValueError(f"norm {norm!r} is not 'slaney', a positive number or None")
+        weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    elif norm is not None:
+        length = np.sum(np.abs(weights).astype(float) ** norm, axis=-1, keepdims=True) ** (1.0 / norm)
+        length[length < np.finfo(np.float32).tiny] = 1.0  # librosa: filters of no weight are left as they are
+        normalized = np.empty_like(weights)
+        normalized[:] = weights / length
+        weights = normalized
+    return weights
+
+
 def empty_mel_filters(sample_rate: float, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool = False,
                       norm="slaney") -> np.ndarray:
     """The Mel filters that :func:`librosa.filters.mel` leaves empty (its "Empty filters" warning), by numpy alone.
 
-    The filters are built as librosa builds them (triangles between Mel-spaced edges, over the
-    FFT bins ``k * sample_rate / n_fft``, float32, Slaney's scaling), so that a config can be
-    checked while the workflow is parsed, without importing librosa.
+    The filters are :func:`mel_filters`, librosa's own numbers, so that a config can be checked
+    while the workflow is parsed, without importing librosa.
 
     Returns
     -------
     np.ndarray of int
         Indices of the empty filters; a filter whose lower edge is 0 Hz does not count (librosa's rule).
     """
-    bins = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(np.array([fmin]), htk)[0], _hz_to_mel(np.array([fmax]), htk)[0],
-                                   n_mels + 2), htk)
-    widths = np.diff(edges)
-    ramps = np.subtract.outer(edges, bins)
-    lower = -ramps[:-2] / widths[:-1, None]
-    upper = ramps[2:] / widths[1:, None]
-    weights = np.maximum(0, np.minimum(lower, upper)).astype(np.float32)
-    if isinstance(norm, str) and norm == "slaney":
-        weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    weights = mel_filters(sample_rate, n_fft, n_mels, fmin, fmax, htk, "slaney" if norm == "slaney" else None)
+    edges = _mel_edges(sample_rate, n_fft, n_mels, fmin, fmax, htk)[1]
     return np.flatnonzero(~((edges[:-2] == 0) | (weights.max(axis=1) > 0)))
 
 
@@ -709,7 +738,7 @@ BACKENDS = ("torch", "reference")
 
 
 def compute(kind: str, x, sample_rate: float, params: dict | None, key: str = "features", *,
-            backend: str = "torch", device=None) -> np.ndarray:
+            backend: str = "torch", device=None, out: np.ndarray | None = None) -> np.ndarray:
     """Compute a feature for one sample or a batch.
 
     Parameters
@@ -730,6 +759,11 @@ def compute(kind: str, x, sample_rate: float, params: dict | None, key: str = "f
         give the same maps (to 1e-4 of their peak).
     device : str or torch.device, optional
         Device of the torch backend; default CUDA when available, else the CPU.
+    out : np.ndarray, optional
+        A C-contiguous float32 array of the result's shape to write a batch's maps into and return
+        (the torch backend; the others copy into it). A job that computes block after block
+        passes the same memory each time: fresh memory costs a page fault every 4 KB, on the
+        2-core VM as long as computing a scalogram (benchmarks/README.md).
 
     Returns
     -------
@@ -763,13 +797,17 @@ def compute(kind: str, x, sample_rate: float, params: dict | None, key: str = "f
     if backend == "torch" and x.size:
         from deepself.signal import fast
 
-        out = fast.compute(kind, x if x.ndim == 3 else x[None], sample_rate, p, device=device)
-        return out if x.ndim == 3 else out[0]
+        batch = fast.compute(kind, x if x.ndim == 3 else x[None], sample_rate, p, device=device,
+                             out=out if out is None or x.ndim == 3 else out[None])
+        return batch if x.ndim == 3 else batch[0]
     feature = FEATURES[kind]
     if x.ndim == 2:
-        return np.asarray(feature(x, sample_rate, **p), dtype=np.float32)
+        y = np.asarray(feature(x, sample_rate, **p), dtype=np.float32)
+        if out is not None:
+            out[...] = y
+        return y if out is None else out
     shape = output_shape(kind, p, sample_rate, x.shape[-1], x.shape[1], key)
-    out = np.empty((len(x), *shape), dtype=np.float32)
+    out = np.empty((len(x), *shape), dtype=np.float32) if out is None else out
     for i, sample in enumerate(x):
         out[i] = feature(sample, sample_rate, **p)
     return out

@@ -159,8 +159,12 @@ def feature_store(src: str | os.PathLike, out: str | os.PathLike, name: str, spe
                 return hit
         with create_store(out, len(store.ids), shape, out_meta, compression) as writer:
             hint = "scale the recordings down" + (f", or set {key}.log: true" if params.get("log") is False else "")
-            for ids, x in store.blocks(block_size(store.x.shape[1:], shape)):
-                y = features.compute(spec["kind"], x, sr, params, key, backend=backend, device=device)
+            block = block_size(store.x.shape[1:], shape)
+            # one block of maps, filled again for each block: new memory would be page-faulted in each time
+            maps = np.empty((block, *shape), dtype=np.float32) if spec["kind"] != "raw" else None
+            for ids, x in store.blocks(block):
+                y = features.compute(spec["kind"], x, sr, params, key, backend=backend, device=device,
+                                     out=None if maps is None else maps[: len(x)])
                 _check_finite(y, ids, x, src, f"{spec['kind']} map ({key})", hint)
                 writer.write(ids, y)
     log.info("%s: %s %s of shape %s -> %s", name, spec["kind"], params, shape, out)

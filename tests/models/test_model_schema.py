@@ -1,8 +1,9 @@
-"""The config schema's `model` definition is the registry's: same archs, same keys, same defaults; a
-validated config reaches the models."""
+"""The config schema's `model` definition is the registry's: same archs, same keys, same defaults,
+generated from the builders' signatures (and the models README's table with them); a validated
+config reaches the models."""
 
-import json
-from pathlib import Path
+from collections.abc import Sequence
+from typing import Annotated, Literal
 
 import jsonschema
 import pytest
@@ -10,10 +11,10 @@ import torch
 from torch import nn
 
 from deepself.config import load_schema, validate_config
-from deepself.models import create_model, hyperparameters, list_models
+from deepself.models import create_model, hyperparameters, list_models, registry, schema_gen
+from deepself.models.registry import Length, Range
 
 MODEL = load_schema()["definitions"]["model"]
-README = Path(__file__).resolve().parents[2] / "deepself" / "models" / "README.md"
 
 
 def _plain(value):
@@ -45,11 +46,52 @@ def test_schema_keys_and_defaults_equal_the_builder_signature(arch):
         jsonschema.Draft7Validator(prop).validate(prop["default"])
 
 
+def test_the_schema_and_the_models_table_are_generated_from_the_builders():
+    """Run `deepself config-doc` when this fails: a builder's signature or docstring changed."""
+    for path, render in ((schema_gen.SCHEMA, schema_gen.rendered_schema),
+                         (schema_gen.README, schema_gen.rendered_readme)):
+        text = path.read_text()
+        assert render(text) == text, f"{path} differs from the model builders"
+
+
 @pytest.mark.parametrize("arch", list_models())
-def test_readme_row_lists_every_key_with_its_default(arch):
-    row = next(line for line in README.read_text().splitlines() if line.startswith(f"| `{arch}` |"))
-    for key, default in hyperparameters(arch).items():
-        assert f"`{key}: {json.dumps(_plain(default))}`" in row
+def test_every_key_has_the_description_of_its_builder_docstring(arch):
+    documented = schema_gen.parameter_docs(registry.builder(arch).__doc__)
+    for key, prop in _args_schema(arch).items():
+        assert " ".join(prop["description"].split()) == documented[key]
+    assert "%(" not in registry.builder(arch).__doc__  # every shared entry was filled in
+
+
+def test_annotations_give_the_schema_of_the_per_layer_keys():
+    positive = Annotated[int, Range(1)]
+    per_layer = positive | list[positive | list[positive]]
+    assert schema_gen.type_schema(per_layer) == {
+        "type": ["integer", "array"], "minimum": 1,
+        "items": {"type": ["integer", "array"], "minimum": 1, "items": {"type": "integer", "minimum": 1}}}
+    assert schema_gen.type_schema(Annotated[Sequence[positive], Length(2, 2)] | None) == {
+        "type": ["array", "null"], "items": {"type": "integer", "minimum": 1}, "minItems": 2, "maxItems": 2}
+    assert schema_gen.type_schema(Literal["a", "b"]) == {"enum": ["a", "b"]}
+    assert schema_gen.type_schema(Annotated[float, Range(0, 1)]) == {"type": "number", "minimum": 0, "maximum": 1}
+
+
+def test_a_union_one_schema_cannot_say_is_refused():
+    with pytest.raises(ValueError, match="disagree on 'minimum'"):
+        schema_gen.type_schema(Annotated[int, Range(1)] | list[Annotated[int, Range(0)]] | Annotated[float, Range(0)])
+
+
+def test_a_key_without_annotation_default_or_description_is_refused(monkeypatch):
+    def build(n_chans, n_freqs, n_times, n_outputs, *, width: int = 3, depth=2):
+        """A model.
+
+        Parameters
+        ----------
+        width
+            Its width.
+        """
+
+    monkeypatch.setitem(registry._MODELS, "undocumented", build)
+    with pytest.raises(ValueError, match="parameter depth needs an annotation"):
+        schema_gen.args_schema("undocumented")
 
 
 def test_a_validated_config_reaches_the_models():
