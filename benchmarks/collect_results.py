@@ -86,7 +86,7 @@ def section(experiment: str, results: Path, args) -> str:
 
 
 def systems_of(src: Path) -> dict[str, dict]:
-    """The systems of a copied experiment (``deepself.report.make_report``'s argument), in the order, with
+    """The systems of a copied experiment (``deepself.scoring.report.make_report``'s argument), in the order, with
     the kinds and fusion members, that its ``report/summary.csv`` gives: what the run reported, whatever
     its config has become since."""
     with open(src / "report" / "summary.csv", newline="") as fh:
@@ -108,7 +108,7 @@ def systems_of(src: Path) -> dict[str, dict]:
 def rereport(experiment: str, config_path: str, copies: Path, results_md: Path) -> None:
     """Remake the report of ``copies/<experiment>`` and put its tables into ``results_md`` in place."""
     from deepself.config import load_config
-    from deepself.report import make_report
+    from deepself.scoring.report import make_report
 
     src = copies / experiment
     systems = systems_of(src)

@@ -3,7 +3,7 @@
 Writes N small .npy recordings and a sample sheet into a temporary folder, then times, as wall
 clock (median of ``--repeats`` runs where repeated):
 
-- ``deepself.io.sheet.preflight`` alone with an empty hash cache (read the sheet, check every row
+- ``deepself.io.preflight.preflight`` alone with an empty hash cache (read the sheet, check every row
   and file, hash every file) and with a warm one (a stat per file);
 - a whole dry run of the workflow (a fresh Python process: imports, config, preflight, the DAG of 5
   folds x 1 model), first with an empty hash cache, then warm;
@@ -61,7 +61,7 @@ def snakemake(folder: Path, *args: str) -> tuple[float, subprocess.CompletedProc
 
 
 def timed_preflight(config: dict, cache: Path | None) -> float:
-    from deepself.io.sheet import preflight
+    from deepself.io.preflight import preflight
 
     start = time.perf_counter()
     preflight(config["data"], config["cv"], hash_cache=cache)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import librosa
 import numpy as np
+import pywt
 import torch
 
 from deepself.io.readers import read_signal
@@ -155,7 +156,7 @@ def main() -> None:
 
     device = fast.default_device()
     print(f"deepself {device.type} (torch {torch.__version__}, {torch.get_num_threads()} threads), "
-          f"librosa {librosa.__version__}, pywt {features.pywt.__version__}, {os.cpu_count()} CPUs")
+          f"librosa {librosa.__version__}, pywt {pywt.__version__}, {os.cpu_count()} CPUs")
     if device.type != "cuda":
         print("no CUDA GPU here: the GPU goal (>= 100x) is not measured by this run")
     share = CpuShare()

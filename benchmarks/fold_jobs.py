@@ -32,7 +32,7 @@ import pandas as pd
 import yaml
 
 from deepself.config import load_config
-from deepself.io.sheet import fold_names
+from deepself.io.preflight import fold_names
 
 REPO = Path(__file__).resolve().parents[1]
 

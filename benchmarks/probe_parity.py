@@ -5,9 +5,9 @@ For each probed model of the config (by default ``panns``, the aisfx ConvBlocks,
 the script builds the sample sheet, ingests the clips and computes the model's feature with
 deepself's own stages (cached under ``--work``), then per held-out fold:
 
-- deepself: :func:`deepself.train.train_fold_on` with the config's model spec, exactly as a
+- deepself: :func:`deepself.training.fold.train_fold_on` with the config's model spec, exactly as a
   workflow job runs it (embeddings, C chosen on the development split, refit, prediction);
-- baseline: the same model's embeddings (:func:`deepself.probe.embed`), scikit-learn
+- baseline: the same model's embeddings (:func:`deepself.training.probe.embed`), scikit-learn
   ``StandardScaler`` + ``LogisticRegression(C=1)`` (scikit-learn's default C, as in
   ``../shared/DATA.md``) fitted on all of the training folds, scored on the held-out fold.
 
@@ -36,7 +36,7 @@ SHARED = ROOT.parent / "shared"
 
 def _weights(model: str, args, work: Path) -> str | None:
     """The weights file of ``model``, made in ``work`` once; None (with the reason printed) when it cannot be."""
-    from deepself import weights
+    from deepself.models import weights
     from deepself.errors import DeepselfError
 
     out = work / "weights" / f"{model}.pth"
@@ -77,10 +77,10 @@ def _baseline(data, split, spec: dict) -> float:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from deepself import probe
     from deepself.inference import Forward
-    from deepself.metrics import uar
     from deepself.models import create_model
+    from deepself.scoring.metrics import uar
+    from deepself.training import probe
 
     torch.manual_seed(spec["train"]["seed"])
     shape = tuple(data.x.shape[1:])
@@ -110,7 +110,8 @@ def main(argv=None) -> int:
 
     from deepself.config import load_config
     from deepself.io.sheet import build_sheet, write_sheet
-    from deepself.train import TrainingData, train_fold_on
+    from deepself.training.data import TrainingData
+    from deepself.training.fold import train_fold_on
 
     torch.set_num_threads(1)
     work = Path(args.work)

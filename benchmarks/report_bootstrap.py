@@ -7,7 +7,7 @@ Cases: synthetic predictions shaped like FER-2013's dev split (3,589 held-out sa
 2 fusions), written as the workflow writes them; then every experiment copied under
 benchmarks/results/ (real predictions; its systems as its report/summary.csv lists them). For each
 it prints the median over ``--repeats`` runs of the bootstrap step (intervals of every system and
-every paired comparison, with the corrected resampled t-test: ``deepself.report.compare_systems``)
+every paired comparison, with the corrected resampled t-test: ``deepself.scoring.bootstrap.compare_systems``)
 and the time of one whole ``make_report`` (CSV reading, confusion matrices, figures, the bootstrap
 included).
 """
@@ -30,14 +30,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from collect_results import systems_of  # noqa: E402
 
-from deepself.report import (  # noqa: E402
-    align_predictions,
-    compare_systems,
-    comparison_pairs,
-    make_report,
-    read_predictions,
-    score_system,
-)
+from deepself.scoring.bootstrap import align_predictions, compare_systems, comparison_pairs  # noqa: E402
+from deepself.scoring.predictions import read_predictions  # noqa: E402
+from deepself.scoring.report import make_report, score_system  # noqa: E402
 
 # name -> (held-out samples of each fold, classes, {system: accuracy}, {fusion: its members})
 SYNTHETIC = {

@@ -2,7 +2,7 @@
 
 For each fold of a workflow's sample sheet the held-out fold is set aside unread; the other folds
 are split into fit and development parts exactly as deepself's trainer splits them
-(:func:`deepself.train.dev_split` with ``cv.dev_fraction`` and ``cv.seed``). Each of aeon's
+(:func:`deepself.training.data.dev_split` with ``cv.dev_fraction`` and ``cv.seed``). Each of aeon's
 transforms is fitted on the fit part, a ``StandardScaler`` + ``RidgeClassifierCV`` (aeon's usual
 classifier for these transforms) learns from it, and the development part is scored. The script
 prints the development UAR per fold, its mean and the seconds taken; it never scores a held-out
@@ -73,8 +73,8 @@ def main() -> int:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from deepself.metrics import uar
-    from deepself.train import TrainingData, dev_split
+    from deepself.scoring.metrics import uar
+    from deepself.training.data import TrainingData, dev_split
 
     data = TrainingData(sheet, store, None)
     x, y = data.x.numpy().astype(np.float32), data.y.numpy()

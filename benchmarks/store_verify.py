@@ -4,7 +4,7 @@ Writes a store of the shape of ESC-10's log-Mel maps (400 clips x 1 x 128 bands 
 float32, 88 MB) into a temporary folder, then times, in this process, median of ``--repeats``:
 
 - ``open_store(path, verify=False)`` then ``read`` of every sample in sheet order (what
-  ``deepself.train.TrainingData`` does);
+  ``deepself.training.data.TrainingData`` does);
 - the same with ``verify=True`` (the default): one more sequential read and a SHA-256 of it.
 
 The ratio is the cost of the check per store opened; a training job opens its store once, for all

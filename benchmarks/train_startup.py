@@ -15,12 +15,12 @@ fresh interpreter's), on a store shaped like the ESC-10 benchmark's maps (400 sa
 a torchvision ResNet18, and prints:
 
 - the interpreter alone, ``import deepself.cli`` (what every stage's command pays), ``import
-  deepself.train`` (what a training job pays), and the largest imports under it;
-- reading the sheet and the store once (:class:`deepself.train.TrainingData`), a fold's split and
-  set-up (:func:`deepself.train.set_up`), one epoch, and one write of ``resume.pt`` (with Adam's
+  deepself.training.fold`` (what a training job pays), and the largest imports under it;
+- reading the sheet and the store once (:class:`deepself.training.data.TrainingData`), a fold's split and
+  set-up (:func:`deepself.training.loop.set_up`), one epoch, and one write of ``resume.pt`` (with Adam's
   state) with its size;
 - what ``resume.pt`` would cost written after every epoch (the old behaviour) and what it costs
-  under :class:`deepself.train.Resume`'s rule (every ``resume_every_s`` seconds, never sooner than
+  under :class:`deepself.training.resume.Resume`'s rule (every ``resume_every_s`` seconds, never sooner than
   20 times the last write took), over a run of ``--epochs`` such epochs.
 
     .venv/bin/python benchmarks/train_startup.py
@@ -69,7 +69,7 @@ stage = sys.argv[1]
 if stage == "cli":
     import deepself.cli  # noqa: F401
 elif stage == "train":
-    import deepself.train  # noqa: F401
+    import deepself.training.fold  # noqa: F401
 print(json.dumps({"stage": stage}))
 """
 
@@ -78,7 +78,9 @@ import json, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
 import torch
-from deepself.train import Progress, Resume, TrainingData, set_up, train_epoch
+from deepself.training.data import TrainingData
+from deepself.training.loop import set_up, train_epoch
+from deepself.training.resume import Progress, Resume
 from deepself.config import validate_config
 t_import = time.perf_counter() - t0
 folder, threads = sys.argv[1], int(sys.argv[2])
@@ -224,7 +226,7 @@ def main() -> None:
         return
 
     for stage, label in (("python", "interpreter alone"), ("cli", "import deepself.cli"),
-                         ("train", "import deepself.train")):
+                         ("train", "import deepself.training.fold")):
         runs = []
         for _ in range(args.repeats):  # the whole child process: start-up, imports, exit
             started = time.perf_counter()
@@ -232,8 +234,8 @@ def main() -> None:
             runs.append(time.perf_counter() - started)
         runs.sort()
         print(f"{label:28s}: {runs[len(runs) // 2]:6.2f} s (median of {args.repeats} fresh interpreters, start to exit)")
-    print("largest imports under deepself.train: "
-          + ", ".join(f"{name} {s:.2f} s" for name, s in largest_imports("deepself.train")))
+    print("largest imports under deepself.training.fold: "
+          + ", ".join(f"{name} {s:.2f} s" for name, s in largest_imports("deepself.training.fold")))
     with tempfile.TemporaryDirectory() as tmp:
         write_store(Path(tmp))
         r = child(JOB, tmp, str(args.threads))

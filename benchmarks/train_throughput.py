@@ -34,7 +34,7 @@ import torch
 from deepself.config import validate_config
 from deepself.io.store import create_store
 from deepself.models import create_model
-from deepself.train import train_fold
+from deepself.training.fold import train_fold
 
 
 def make_task(folder: Path, n: int, shape: tuple[int, ...], n_classes: int) -> None:

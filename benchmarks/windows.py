@@ -7,7 +7,7 @@ every input through it in eval mode, batches of 128, as ``predict`` and the trai
 
 - ``whole``: the 500 segments as they are;
 - ``windows hop H``: windows of 512 samples (2.95 s, ``config/bonn.yaml``) every ``H`` samples,
-  cut batch by batch from the segments by :class:`deepself.windows.Windows` (lazily, as training
+  cut batch by batch from the segments by :class:`deepself.training.windows.Windows` (lazily, as training
   and prediction cut them), then aggregated per segment (``mean``);
 - ``materialised hop H``: the same windows cut into one tensor before the loop, for contrast: what
   lazy cutting avoids.
@@ -61,9 +61,9 @@ def child(case: str, hop: int, root: str, batch: int) -> None:
     """Run one case in this process and print its figures as one JSON line."""
     import torch
 
-    from deepself import windows
     from deepself.inference import Forward, predict_proba
     from deepself.models import create_model
+    from deepself.training import windows
 
     torch.set_num_threads(1)
     x = torch.from_numpy(read_bonn(Path(root)))

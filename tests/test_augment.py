@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepself.augment import augment, flip_and_crop, mixup, shift_and_gain, spec_augment
+from deepself.training.augment import augment, flip_and_crop, mixup, shift_and_gain, spec_augment
 from deepself.errors import DeepselfError
 
 

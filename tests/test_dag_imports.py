@@ -1,4 +1,4 @@
-"""What snakemake imports while it parses the workflow: no torch, librosa, scipy, matplotlib, torchvision or numba.
+"""What snakemake imports while it parses the workflow: no torch, librosa, scipy, matplotlib, torchvision, numba, h5py.
 
 A no-op `snakemake` or a dry run pays every import of the config checks and of common.smk (deepself
 benchmarks: `snakemake --cores all` with nothing to do in about 1.5 s); the heavy libraries belong
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-HEAVY = ("torch", "librosa", "scipy", "matplotlib", "torchvision", "numba")
+HEAVY = ("torch", "librosa", "scipy", "matplotlib", "torchvision", "numba", "h5py")
 
 # Everything common.smk runs while snakemake parses the workflow: its imports, validate_config of
 # every shipped config, the scheduling helpers, and the checks of the samples (preflight) of the
@@ -28,7 +28,7 @@ from deepself.config import fits_a_head, training_folds_per_job, training_gpu_un
 from deepself.errors import DeepselfError
 from deepself.io.filehash import cache_path
 from deepself.io.lock import RunLock
-from deepself.io.sheet import preflight
+from deepself.io.preflight import preflight
 
 checked = []
 for path in sorted(Path("config").glob("*.yaml")):

@@ -1,4 +1,4 @@
-"""Tests of deepself.download on small archives made here; nothing reaches the network."""
+"""Tests of deepself.datasets (download, esc10, bonn, fer2013) on small archives made here; nothing reaches the network."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from deepself import download
 from deepself.cli import main
+from deepself.datasets import bonn, download, esc10, fer2013
+from deepself.datasets.adapters import sheet_bonn, sheet_esc10, sheet_imagefolder
 from deepself.errors import DeepselfError
-from deepself.io.adapters import sheet_bonn, sheet_esc10, sheet_imagefolder
 
 SHARED_BONN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bonn"
 CLOSED_PORT = "http://127.0.0.1:9"
@@ -85,7 +85,7 @@ def bonn_zips(tmp_path):
 def test_esc10_from_file_url_has_the_adapters_layout(esc50_zip, tmp_path):
     archive, checksums = esc50_zip
     root = tmp_path / "data" / "esc10"
-    written = download.download_esc10(root, url=archive.as_uri(), checksums=checksums)
+    written = esc10.download_esc10(root, url=archive.as_uri(), checksums=checksums)
     assert written == 4
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.wav")) == [
         "001 - Dog bark/1-100032-A.wav", "001 - Dog bark/2-114280-A.wav",
@@ -102,13 +102,13 @@ def test_esc10_from_file_url_has_the_adapters_layout(esc50_zip, tmp_path):
 def test_esc10_already_present_is_a_no_op(esc50_zip, tmp_path):
     archive, checksums = esc50_zip
     root = tmp_path / "esc10"
-    download.download_esc10(root, sources=[archive], checksums=checksums)
+    esc10.download_esc10(root, sources=[archive], checksums=checksums)
     clip = root / "001 - Dog bark" / "1-100032-A.wav"
     before = clip.stat().st_mtime_ns
     # the closed port shows that nothing is fetched
-    assert download.download_esc10(root, url=f"{CLOSED_PORT}/x.zip", checksums=checksums) == 0
+    assert esc10.download_esc10(root, url=f"{CLOSED_PORT}/x.zip", checksums=checksums) == 0
     assert clip.stat().st_mtime_ns == before
-    assert download.download_esc10(root, sources=[archive], checksums=checksums, force=True) == 4
+    assert esc10.download_esc10(root, sources=[archive], checksums=checksums, force=True) == 4
 
 
 def test_esc10_release_ogg_files_count_as_present(esc50_zip, tmp_path):
@@ -116,10 +116,10 @@ def test_esc10_release_ogg_files_count_as_present(esc50_zip, tmp_path):
     root = tmp_path / "esc10"
     for path in checksums:
         if path.startswith("audio/"):
-            target = (root / download._esc10_target(path)).with_suffix(".ogg")
+            target = (root / esc10._esc10_target(path)).with_suffix(".ogg")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(b"ogg")
-    assert download.download_esc10(root, url=f"{CLOSED_PORT}/x.zip", checksums=checksums) == 0
+    assert esc10.download_esc10(root, url=f"{CLOSED_PORT}/x.zip", checksums=checksums) == 0
 
 
 def test_esc10_checksum_mismatch_names_file_and_values_and_writes_nothing(esc50_zip, tmp_path):
@@ -128,7 +128,7 @@ def test_esc10_checksum_mismatch_names_file_and_values_and_writes_nothing(esc50_
     checksums = {**checksums, "audio/2-101676-A-10.wav": expected}
     root = tmp_path / "esc10"
     with pytest.raises(DeepselfError) as err:
-        download.download_esc10(root, url=archive.as_uri(), checksums=checksums)
+        esc10.download_esc10(root, url=archive.as_uri(), checksums=checksums)
     message = str(err.value)
     assert message.startswith(archive.as_uri())
     assert "2-101676-A-10.wav" in message and expected in message
@@ -145,16 +145,16 @@ def test_esc10_csv_that_disagrees_with_the_pinned_clips_is_refused(esc50_zip, tm
     archive, checksums = esc50_zip
     checksums = {**checksums, "audio/3-1-A-0.wav": "0" * 32}
     with pytest.raises(DeepselfError, match="not the 5 pinned"):
-        download.download_esc10(tmp_path / "esc10", sources=[archive], checksums=checksums)
+        esc10.download_esc10(tmp_path / "esc10", sources=[archive], checksums=checksums)
 
 
 def test_pinned_esc10_checksums_cover_ten_classes_of_40_clips_in_5_folds():
     checksums = download._checksums("esc10_md5.json", "md5")
     clips = [path for path in checksums if path.startswith("audio/")]
     assert len(clips) == 400 and "meta/esc50.csv" in checksums
-    targets = [download._esc10_target(path) for path in clips]
+    targets = [esc10._esc10_target(path) for path in clips]
     classes = [t.split("/")[0] for t in targets]
-    assert sorted(set(classes)) == sorted(d for _, d in download.ESC10_CLASSES.values())
+    assert sorted(set(classes)) == sorted(d for _, d in esc10.ESC10_CLASSES.values())
     assert all(classes.count(c) == 40 for c in set(classes))
     assert sorted({t.split("/")[1][0] for t in targets}) == ["1", "2", "3", "4", "5"]
     assert all(re.fullmatch(r"[0-9a-f]{32}", v) for v in checksums.values())
@@ -164,7 +164,7 @@ def test_unreachable_url_fails_quickly_with_the_offline_route(tmp_path):
     root = tmp_path / "esc10"
     start = time.monotonic()
     with pytest.raises(DeepselfError) as err:
-        download.download_esc10(root, url=f"{CLOSED_PORT}/ESC-50-master.zip")
+        esc10.download_esc10(root, url=f"{CLOSED_PORT}/ESC-50-master.zip")
     assert time.monotonic() - start < 10
     assert f"{CLOSED_PORT}/ESC-50-master.zip" in str(err.value) and "--from" in str(err.value)
     assert not root.exists() and leftovers(root) == []
@@ -193,7 +193,7 @@ def test_interrupted_download_leaves_nothing(bonn_zips, tmp_path):
     root = tmp_path / "bonn"
     try:
         with pytest.raises(DeepselfError, match=r"127\.0\.0\.1"):
-            download.download_bonn(root, url=f"http://127.0.0.1:{server.server_port}/{{set}}.zip",
+            bonn.download_bonn(root, url=f"http://127.0.0.1:{server.server_port}/{{set}}.zip",
                                    checksums=checksums)
     finally:
         server.shutdown()
@@ -204,21 +204,21 @@ def test_interrupted_download_leaves_nothing(bonn_zips, tmp_path):
 def test_bonn_from_zips_has_the_adapters_layout(bonn_zips, tmp_path):
     folder, checksums = bonn_zips
     root = tmp_path / "bonn"
-    assert download.download_bonn(root, sources=[folder], checksums=checksums) == 10
+    assert bonn.download_bonn(root, sources=[folder], checksums=checksums) == 10
     sheet = sheet_bonn(root)
     assert sorted(sheet["label"].value_counts().items()) == [(s, 2) for s in sorted(BONN_SETS)]
     assert (root / "N" / "N001.TXT").is_file() and (root / "Z" / "Z002.txt").is_file()
-    assert download.download_bonn(root, url=f"{CLOSED_PORT}/{{set}}.zip", checksums=checksums) == 0
+    assert bonn.download_bonn(root, url=f"{CLOSED_PORT}/{{set}}.zip", checksums=checksums) == 0
 
 
 def test_bonn_url_template_and_folder_address(bonn_zips, tmp_path):
     folder, checksums = bonn_zips
-    assert download.download_bonn(tmp_path / "a", url=folder.as_uri() + "/{set_lower}.zip", checksums=checksums) == 10
+    assert bonn.download_bonn(tmp_path / "a", url=folder.as_uri() + "/{set_lower}.zip", checksums=checksums) == 10
     upper = tmp_path / "upper"
     upper.mkdir()
     for letter in BONN_SETS:
         (folder / f"{letter.lower()}.zip").rename(upper / f"{letter}.zip")
-    assert download.download_bonn(tmp_path / "b", url=upper.as_uri(), checksums=checksums) == 10
+    assert bonn.download_bonn(tmp_path / "b", url=upper.as_uri(), checksums=checksums) == 10
 
 
 def test_bonn_checksum_mismatch_leaves_root_as_it_was(bonn_zips, tmp_path):
@@ -228,7 +228,7 @@ def test_bonn_checksum_mismatch_leaves_root_as_it_was(bonn_zips, tmp_path):
     (root / "S" / "S001.txt").write_bytes(b"old\r\n")
     expected = "f" * 64
     with pytest.raises(DeepselfError) as err:
-        download.download_bonn(root, sources=[folder / "s.zip", folder], checksums={**checksums, "S/S002.txt": expected})
+        bonn.download_bonn(root, sources=[folder / "s.zip", folder], checksums={**checksums, "S/S002.txt": expected})
     assert "S002.txt" in str(err.value) and expected in str(err.value) and "s.zip" in str(err.value)
     assert [p.relative_to(root).as_posix() for p in root.rglob("*")] == ["S", "S/S001.txt"]
     assert (root / "S" / "S001.txt").read_bytes() == b"old\r\n"
@@ -238,7 +238,7 @@ def test_bonn_checksum_mismatch_leaves_root_as_it_was(bonn_zips, tmp_path):
 def test_bonn_missing_file_is_named(bonn_zips, tmp_path):
     folder, checksums = bonn_zips
     with pytest.raises(DeepselfError, match="holds no Z003.txt"):
-        download.download_bonn(tmp_path / "bonn", sources=[folder], checksums={**checksums, "Z/Z003.txt": "0" * 64})
+        bonn.download_bonn(tmp_path / "bonn", sources=[folder], checksums={**checksums, "Z/Z003.txt": "0" * 64})
 
 
 @pytest.mark.skipif(not SHARED_BONN.is_dir(), reason="the Bonn EEG copy at ../shared/data/bonn is not on this machine")
@@ -295,7 +295,7 @@ def test_fer2013_csv_to_imagefolder(tmp_path, packed):
             tar.add(source, arcname="fer2013/fer2013.csv")
         source = tmp_path / "fer2013.tar.gz"
     root = tmp_path / "fer2013"
-    assert download.install_fer2013(root, source) == 4
+    assert fer2013.install_fer2013(root, source) == 4
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.jpg")) == [
         "dev/neutral/PublicTest_00002.jpg", "train/angry/Training_00001.jpg",
         "train/happy/Training_00000.jpg", "train/happy/Training_00004.jpg",
@@ -305,7 +305,7 @@ def test_fer2013_csv_to_imagefolder(tmp_path, packed):
     assert np.abs(written.astype(int) - images[1]).max() <= 2
     sheet = sheet_imagefolder(root)
     assert sorted(set(sheet["fold"])) == ["dev", "train"] and len(sheet) == 4
-    assert download.install_fer2013(root, source) == 0
+    assert fer2013.install_fer2013(root, source) == 0
 
 
 def test_fer2013_without_a_file_gives_the_manual_steps(tmp_path, capsys):
@@ -319,5 +319,5 @@ def test_fer2013_bad_row_is_named(tmp_path):
     source = tmp_path / "fer2013.csv"
     source.write_text("emotion,pixels,Usage\n3,1 2 3,Training\n")
     with pytest.raises(DeepselfError, match="line 2"):
-        download.install_fer2013(tmp_path / "fer", source)
+        fer2013.install_fer2013(tmp_path / "fer", source)
     assert not (tmp_path / "fer").exists()

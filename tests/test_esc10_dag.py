@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 
 from deepself.config import validate_config
-from deepself.io.sheet import fold_names
-from deepself.train import dev_split
+from deepself.io.preflight import fold_names
+from deepself.training.data import dev_split
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "esc10_dag.py"
 _spec = importlib.util.spec_from_file_location("esc10_dag", SCRIPT)

@@ -17,15 +17,16 @@ import torch
 
 from deepself.config import validate_config
 from deepself.errors import DeepselfError
-from deepself.export import add_parser, export_checkpoint
+from deepself.deploy.export import add_parser, export_checkpoint
 from deepself.io.ingest import ingest
 from deepself.io.sheet import build_sheet, read_sheet, write_sheet
 from deepself.models import create_model, list_models
 from deepself.inference import load_checkpoint
-from deepself.predict import model_input, predict
+from deepself.deploy.predict import predict
+from deepself.deploy.replay import model_input
 from deepself.signal import features
 from deepself.signal.stages import feature_store, filter_store
-from deepself.train import train_fold
+from deepself.training.fold import train_fold
 
 SR = 4000
 TOLERANCE = 1e-4
@@ -229,12 +230,12 @@ def _users_project(folder: Path) -> None:
 
 
 def test_a_users_folder_with_a_preprocessing_json_is_refused_before_the_export(trained, tmp_path, monkeypatch):
-    import deepself.export
+    import deepself.deploy.export
 
     def no_export(*args, **kwargs):
         raise AssertionError("the costly ONNX export ran before the folder was checked")
 
-    monkeypatch.setattr(deepself.export, "_export_onnx", no_export)
+    monkeypatch.setattr(deepself.deploy.export, "_export_onnx", no_export)
     _users_project(tmp_path / "proj")
     with pytest.raises(DeepselfError, match=r"proj: exists and is not a deepself bundle \(src\).*new or empty folder"):
         export_checkpoint(trained / "fnn" / "checkpoint.pt", tmp_path / "proj")
@@ -259,17 +260,17 @@ def test_an_empty_folder_is_written_into(trained, tmp_path):
 
 
 def test_files_added_to_a_bundle_during_the_export_are_kept(trained, tmp_path, monkeypatch):
-    import deepself.export
+    import deepself.deploy.export
 
     export_checkpoint(trained / "fnn" / "checkpoint.pt", tmp_path / "proj")
-    real = deepself.export._export_onnx
+    real = deepself.deploy.export._export_onnx
 
     def meanwhile(*args, **kwargs):  # the user adds code to the folder while the export runs
         real(*args, **kwargs)
         (tmp_path / "proj" / "src").mkdir()
         (tmp_path / "proj" / "src" / "app.py").write_text("print('mine')\n")
 
-    monkeypatch.setattr(deepself.export, "_export_onnx", meanwhile)
+    monkeypatch.setattr(deepself.deploy.export, "_export_onnx", meanwhile)
     with pytest.raises(DeepselfError, match=r"proj: exists and is not a deepself bundle \(src\)"):
         export_checkpoint(trained / "fnn" / "checkpoint.pt", tmp_path / "proj")
     assert (tmp_path / "proj" / "src" / "app.py").read_text() == "print('mine')\n"

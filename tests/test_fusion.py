@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from deepself.errors import DeepselfError
-from deepself.fusion import fuse_fold, late_fusion
+from deepself.scoring.fusion import fuse_fold, late_fusion
 
 
 def test_late_fusion_arithmetic():
@@ -85,8 +85,9 @@ def test_top_fuses_only_the_members_best_on_development(tmp_path):
 
 # --- the weights each fold's fusion writes, and ensemble selection (issue 24, item 3) -------------
 
-from deepself.fusion import ensemble_selection, log_loss, member_weights, read_weights  # noqa: E402
-from deepself.metrics import uar  # noqa: E402
+from deepself.scoring.fusion import read_weights  # noqa: E402
+from deepself.scoring.metrics import uar  # noqa: E402
+from deepself.scoring.selection import ensemble_selection, log_loss, member_weights  # noqa: E402
 
 CLASSES = ["x", "y", "z"]
 

@@ -17,7 +17,7 @@ def loaded(*names):
 
 out = {}
 # the commands of the sheet, ingest, fuse and report jobs, before they read anything
-import deepself.cli, deepself.io.sheet, deepself.io.ingest, deepself.fusion, deepself.report
+import deepself.cli, deepself.io.sheet, deepself.io.ingest, deepself.scoring.fusion, deepself.scoring.report
 out["csv jobs"] = loaded("torch", "librosa", "scipy", "matplotlib", "soundfile", "h5py", "sklearn")
 
 # a log-Mel map: torch, and neither librosa nor scipy (the Mel matrix and the Hann window are numpy)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, recall_score
 
-from deepself.metrics import confusion, recall_per_class, uar
+from deepself.scoring.metrics import confusion, recall_per_class, uar
 
 
 @pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")

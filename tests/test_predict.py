@@ -23,14 +23,15 @@ from PIL import Image
 
 from deepself.config import validate_config
 from deepself.errors import DeepselfError
-from deepself.fusion import late_fusion
+from deepself.scoring.fusion import late_fusion
 from deepself.io.ingest import ingest
 from deepself.io.sheet import build_sheet, read_sheet, write_sheet
 from deepself.io.store import open_store
 from deepself.inference import load_checkpoint
-from deepself.predict import add_parser, model_input, predict, samples_from
+from deepself.deploy.predict import add_parser, predict, samples_from
+from deepself.deploy.replay import model_input
 from deepself.signal.stages import feature_store, filter_store
-from deepself.train import train_fold
+from deepself.training.fold import train_fold
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 4000
@@ -216,7 +217,7 @@ def _dev_predictions(experiment: Path) -> None:
 @pytest.fixture(scope="module")
 def fused_experiment(experiment, tmp_path_factory) -> Path:
     """A copy of the experiment with two more fusions (top, select), fused fold by fold as the fuse rule does."""
-    from deepself.fusion import fuse_fold
+    from deepself.scoring.fusion import fuse_fold
 
     copy = tmp_path_factory.mktemp("fused") / "exp"
     shutil.copytree(experiment, copy, ignore=shutil.ignore_patterns("*.h5", "data"))
@@ -237,7 +238,7 @@ def _fuse_new_samples(fused_experiment: Path, name: str, samples: pd.DataFrame, 
     """What the fuse stage gives for the new samples: each fold's checkpoints' probabilities written as
     predictions.csv and fused by fuse_fold with the fold's summaries and development predictions; the
     folds then averaged."""
-    from deepself.fusion import fuse_fold
+    from deepself.scoring.fusion import fuse_fold
 
     spec, per_fold = FUSIONS[name], []
     per_model = {m: _per_fold(fused_experiment, m, samples) for m in spec["models"]}
@@ -434,7 +435,7 @@ def test_a_recording_of_another_length_warns_what_was_done(experiment, tmp_path,
     t = np.arange(trained + 500) / SR
     sf.write(tmp_path / "long.wav", np.sin(2 * np.pi * 700 * t).astype(np.float32), SR, subtype="FLOAT")
     sf.write(tmp_path / "short.wav", np.sin(2 * np.pi * 700 * t[:300]).astype(np.float32), SR, subtype="FLOAT")
-    with caplog.at_level("WARNING", logger="deepself.predict"):
+    with caplog.at_level("WARNING", logger="deepself.deploy.replay"):
         out = predict(checkpoint, pd.DataFrame({"path": [str(tmp_path / "long.wav"), str(tmp_path / "short.wav")]}))
     assert len(out) == 2
     messages = [r.getMessage() for r in caplog.records]

@@ -11,10 +11,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from deepself import probe
 from deepself.errors import DeepselfError
-from deepself.models.minirocket import RocketHead
-from deepself.probe import C_GRID, Part, check_augment, fit, set_classifier
+from deepself.models.rocket import RocketHead
+from deepself.training import ridge
+from deepself.training.probe import C_GRID, Part, check_augment, fit, set_classifier
 
 
 def _embeddings(n_classes, n=120, d=16, seed=0):
@@ -128,7 +128,7 @@ def test_the_ridge_is_aeons_and_the_head_gives_its_decisions_over_the_temperatur
     scaler = StandardScaler(with_mean=False).fit(features)
     aeon = RidgeClassifierCV(alphas=np.logspace(-3, 3, 10)).fit(scaler.transform(features), y)
     head = RocketHead(200, n_classes)
-    history, best, proba = probe.fit_ridge(head, x, Part.of_samples(np.arange(60), y), n_classes)
+    history, best, proba = ridge.fit_ridge(head, x, Part.of_samples(np.arange(60), y), n_classes)
     assert best["alpha"] == aeon.alpha_ and [row["alpha"] for row in history] == sorted(np.logspace(-3, 3, 10))
     assert best["cv"] == "leave-one-out over 60 recordings"
     decision = aeon.decision_function(scaler.transform(features)).reshape(60, -1)
@@ -145,16 +145,16 @@ def test_the_temperature_minimises_the_out_of_sample_log_loss():
 
     x, y = _one_informative_dimension(seed=3, n=60, d=300)
     head = RocketHead(300, 2)
-    history, best, proba = probe.fit_ridge(head, torch.tensor(x, dtype=torch.float32), Part.of_samples(np.arange(60), y),
+    history, best, proba = ridge.fit_ridge(head, torch.tensor(x, dtype=torch.float32), Part.of_samples(np.arange(60), y),
                                            2)
     assert best["dev_uar"] < 1.0 and proba.max(1).mean() < 0.99
     scaler = StandardScaler(with_mean=False).fit(x)
     loo = RidgeClassifierCV(alphas=[best["alpha"]], scoring="neg_mean_squared_error", store_cv_results=True).fit(
         scaler.transform(x), y).cv_results_[:, 0, 0]  # each sample's decision value without it
-    z = probe.logits(loo)
-    assert best["dev_loss"] == pytest.approx(log_loss(y, probe.softmax(z / best["temperature"])), rel=1e-6)
+    z = ridge.logits(loo)
+    assert best["dev_loss"] == pytest.approx(log_loss(y, ridge.softmax(z / best["temperature"])), rel=1e-6)
     for t in (1.0, 0.7 * best["temperature"], 1.4 * best["temperature"]):
-        assert best["dev_loss"] < log_loss(y, probe.softmax(z / t))
+        assert best["dev_loss"] < log_loss(y, ridge.softmax(z / t))
 
 
 def test_windows_choose_alpha_by_k_fold_over_recordings():
@@ -167,14 +167,14 @@ def test_windows_choose_alpha_by_k_fold_over_recordings():
     recording = np.repeat(np.arange(24), 3)
     x = rng.normal(size=(72, 30)) + 1.5 * label[recording][:, None] * (np.arange(30) < 3)
     part = Part(np.arange(72), recording, label, aggregate="mean")
-    history, best, proba = probe.fit_ridge(RocketHead(30, 2), torch.tensor(x, dtype=torch.float32), part, 2, seed=1)
+    history, best, proba = ridge.fit_ridge(RocketHead(30, 2), torch.tensor(x, dtype=torch.float32), part, 2, seed=1)
     assert best["cv"] == "5-fold over 24 recordings (72 rows), grouped by recording" and proba.shape == (24, 2)
-    alpha, decisions, _, _, _ = probe.ridge_cv(x.astype(np.float32).astype(np.float64), part, 2, seed=1)
+    alpha, decisions, _, _, _ = ridge.ridge_cv(x.astype(np.float32).astype(np.float64), part, 2, seed=1)
     assert alpha == best["alpha"]
     for train, test in part.folds(5, seed=1):
         assert not set(recording[train]) & set(recording[test])
         scaler = StandardScaler(with_mean=False).fit(x[train])
         for a in (alpha, 1000.0):
-            ridge = RidgeClassifier(alpha=a).fit(scaler.transform(x[train]), label[recording[train]])
-            np.testing.assert_allclose(probe.ridge_cv(x, part, 2, seed=1)[1][a][test].ravel(),
-                                       ridge.decision_function(scaler.transform(x[test])), rtol=1e-7, atol=1e-9)
+            fitted = RidgeClassifier(alpha=a).fit(scaler.transform(x[train]), label[recording[train]])
+            np.testing.assert_allclose(ridge.ridge_cv(x, part, 2, seed=1)[1][a][test].ravel(),
+                                       fitted.decision_function(scaler.transform(x[test])), rtol=1e-7, atol=1e-9)

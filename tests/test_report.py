@@ -4,8 +4,9 @@ import pytest
 from scipy import stats
 
 from deepself.errors import DeepselfError
-from deepself.metrics import uar
-from deepself.report import bootstrap_uar, comparison_pairs, corrected_resampled_ttest, make_report, train_sizes
+from deepself.scoring.bootstrap import bootstrap_uar, comparison_pairs, corrected_resampled_ttest
+from deepself.scoring.metrics import uar
+from deepself.scoring.report import make_report, train_sizes
 
 
 def _predictions(tmp_path, name, fold, labels, preds):
@@ -232,7 +233,7 @@ def test_labels_no_font_here_draws_are_shown_by_index_and_listed(tmp_path):
                     resamples=50)
     assert _glyph_warnings(record) == []
     text = (tmp_path / "r" / "report.md").read_text()
-    from deepself.report import label_fonts
+    from deepself.scoring.plots import label_fonts
 
     if label_fonts(["猫"]).missing:
         assert "## Class labels in the figures" in text and "| class 1 | 猫 |" in text
@@ -251,7 +252,7 @@ def test_a_label_the_default_font_lacks_is_drawn_by_a_fallback_font(tmp_path):
                     resamples=50)
     assert _glyph_warnings(record) == []
     assert "## Class labels in the figures" not in (tmp_path / "r" / "report.md").read_text()
-    from deepself.report import label_fonts
+    from deepself.scoring.plots import label_fonts
 
     fonts = label_fonts(["aℊ"])
     assert fonts.missing == frozenset() and len(fonts.families) == 2  # the default, then one that has ℊ
@@ -282,7 +283,7 @@ def test_the_report_lists_each_fusions_weights_per_fold(tmp_path):
 def test_the_interval_plot_takes_an_interval_that_ends_beside_the_mean(tmp_path):
     """A percentile interval can end a rounding error inside the mean (1.0 summed in another order) or,
     skewed, beside it: the forest plot draws it instead of stopping the report."""
-    from deepself.report import plot_uar_ci
+    from deepself.scoring.plots import plot_uar_ci
 
     summary = pd.DataFrame({"system": ["a", "b"], "kind": ["model", "fusion"], "uar_mean": [1.0, 0.9],
                             "uar_ci_low": [1.0 + 1e-16, 0.91], "uar_ci_high": [1.0 + 1e-16, 0.95]})

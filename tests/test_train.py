@@ -15,7 +15,7 @@ from deepself.errors import DeepselfError
 from deepself.io.store import create_store, open_store
 from deepself.models import create_model
 from deepself.inference import normalize
-from deepself.train import train_fold
+from deepself.training.fold import train_fold
 
 TRAIN_DEFAULTS = validate_config({"experiment": "t", "data": {"adapter": "digits"}, "features": {"f": {"kind": "raw"}},
                                   "models": {"m": {"arch": "fnn", "feature": "f"}}})["train"]
@@ -66,7 +66,7 @@ def test_learns_a_separable_task(task, arch):
 
 def _assert_dev_predictions_are_the_kept_epochs(out_dir, result, history, preds):
     """``dev_predictions.csv``: predictions.csv's columns, the development split's samples, each half's
-    probabilities from an epoch of the training (cross-fitted: :func:`deepself.train.cross_fitted`), with the
+    probabilities from an epoch of the training (cross-fitted: :func:`deepself.training.fold.cross_fitted`), with the
     log-loss and mean top probability that the summary reports."""
     from sklearn.metrics import balanced_accuracy_score, log_loss
 
@@ -282,7 +282,7 @@ def test_probe_refuses_input_augmentation(partial_cnn6):
 
 def test_cross_fitted_development_predictions_come_from_the_epoch_the_other_half_chooses():
     """Each half's rows are the probabilities of the epoch that scores best on the other half, never its own."""
-    from deepself.train import cross_fitted, dev_halves
+    from deepself.training.fold import cross_fitted, dev_halves
 
     y = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1])
     half = dev_halves(y, 2, seed=3)

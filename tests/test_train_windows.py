@@ -10,7 +10,8 @@ import torch
 from deepself.config import validate_config
 from deepself.inference import load_checkpoint
 from deepself.io.store import create_store
-from deepself.train import TrainingData, train_fold
+from deepself.training.data import TrainingData
+from deepself.training.fold import train_fold
 
 TRAIN_DEFAULTS = validate_config({"experiment": "t", "data": {"adapter": "digits"}, "features": {"f": {"kind": "raw"}},
                                   "models": {"m": {"arch": "fnn", "feature": "f"}}})["train"]
@@ -101,7 +102,7 @@ def test_rocket_fits_its_transform_and_a_regression(recordings, arch, windows):
 
 def test_predict_windows_a_recording_of_any_length_as_training_did(recordings):
     from deepself.errors import DeepselfError
-    from deepself.predict import predict
+    from deepself.deploy.predict import predict
 
     out = recordings / "cnn1d"
     train_fold(recordings / "samples.csv", recordings / "raw.h5", "2",
@@ -122,8 +123,8 @@ def test_export_bundle_and_its_documented_windowing_reproduce_predict(recordings
     import onnxruntime
 
     from deepself.errors import DeepselfError
-    from deepself.export import export_checkpoint
-    from deepself.predict import predict
+    from deepself.deploy.export import export_checkpoint
+    from deepself.deploy.predict import predict
 
     out = recordings / "cnn1d"
     windows = {**WINDOWS, "eval_hop_s": 0.3}  # 430 samples: windows at 0, 30, ..., 360, then one at 380
@@ -163,9 +164,9 @@ def test_probe_chooses_c_on_recording_level_out_of_fold_decisions():
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from deepself import probe
-    from deepself.metrics import uar
-    from deepself.windows import aggregate
+    from deepself.training import probe
+    from deepself.scoring.metrics import uar
+    from deepself.training.windows import aggregate
 
     rng = np.random.default_rng(1)
     n_recordings, per = 30, 4

@@ -19,7 +19,8 @@ import torch
 from deepself.errors import DeepselfError
 from deepself.inference import Forward, build_model, load_checkpoint, predict_proba
 from deepself.io.store import create_store, open_store
-from deepself.train import TrainingData, train_fold, train_fold_on
+from deepself.training.data import TrainingData
+from deepself.training.fold import train_fold, train_fold_on
 
 from test_train import TRAIN_DEFAULTS, _spec, _write_maps, interrupted_and_rerun, task  # noqa: F401 (task is a fixture)
 
@@ -72,18 +73,18 @@ def test_whole_fold_on_the_device_with_the_cpu_as_device(task):
 
 def test_resume_is_written_on_its_interval_only(task, caplog):
     spec = _spec("fnn", epochs=4)
-    with caplog.at_level(logging.INFO, logger="deepself.train"):
+    with caplog.at_level(logging.INFO, logger="deepself.training"):
         train_fold(task / "samples.csv", task / "maps.h5", "1", spec, task / "rare", resume_every_s=3600)
     assert not [r for r in caplog.records if "wrote resume.pt" in r.getMessage()]
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="deepself.train"):
+    with caplog.at_level(logging.INFO, logger="deepself.training"):
         train_fold(task / "samples.csv", task / "maps.h5", "1", spec, task / "kept", resume_every_s=3600,
                    keep_resume=True)
     writes = [r.getMessage() for r in caplog.records if "wrote resume.pt" in r.getMessage()]
     assert writes == [writes[0]] and "after epoch 4 " in writes[0], "once, after the last epoch"
     assert (task / "kept" / "resume.pt").exists()
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="deepself.train"):
+    with caplog.at_level(logging.INFO, logger="deepself.training"):
         train_fold(task / "samples.csv", task / "maps.h5", "1", spec, task / "every", resume_every_s=0)
     assert len([r for r in caplog.records if "wrote resume.pt" in r.getMessage()]) == 4
     assert not (task / "every" / "resume.pt").exists(), "removed once the fold's outputs are written"
@@ -93,14 +94,14 @@ def test_resume_of_other_data_is_not_continued(task, caplog):
     """A resume.pt left by a run on data that changed since (same ids, shapes and spec) starts over."""
     spec = _spec("fnn", epochs=3)
     train_fold(task / "samples.csv", task / "maps.h5", "1", spec, task / "a", resume_every_s=0, keep_resume=True)
-    with caplog.at_level(logging.INFO, logger="deepself.train"):
+    with caplog.at_level(logging.INFO, logger="deepself.training"):
         train_fold(task / "samples.csv", task / "maps.h5", "1", spec, task / "a", resume_every_s=0)
     assert any("resuming after epoch 3" in r.getMessage() for r in caplog.records)
 
     train_fold(task / "samples.csv", task / "maps.h5", "1", spec, task / "b", resume_every_s=0, keep_resume=True)
     _write_maps(task / "maps.h5", (2, 8, 12), band=2, seed=7)  # same ids and shape, other content
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="deepself.train"):
+    with caplog.at_level(logging.INFO, logger="deepself.training"):
         train_fold(task / "samples.csv", task / "maps.h5", "1", spec, task / "b", resume_every_s=0)
     messages = [r.getMessage() for r in caplog.records]
     assert any("ignoring" in m and "other data" in m for m in messages)
@@ -126,7 +127,7 @@ def test_a_probe_embeds_once_per_job_when_folds_share_the_embeddings(task, caplo
             "cv_seed": 0, "args": {"name": "cnn6", "weights": None, "train_mode": "probe", "pooling": "aisfx"},
             "train": {**TRAIN_DEFAULTS, "normalize": normalize}}
     data = TrainingData(task / "samples.csv", task / "maps16.h5", None)
-    with caplog.at_level(logging.INFO, logger="deepself.train"):
+    with caplog.at_level(logging.INFO, logger="deepself.training"):
         for fold in ("1", "2"):
             train_fold_on(data, fold, spec, task / f"job{fold}")
     assert any("reused" in r.getMessage() for r in caplog.records) == reused

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepself import windows
+from deepself.training import windows
 from deepself.errors import DeepselfError
 from deepself.inference import normalizer
 

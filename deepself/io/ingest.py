@@ -18,7 +18,10 @@ import numpy as np
 
 from deepself.errors import DeepselfError
 from deepself.io import readers
-from deepself.io.sheet import LENGTH_SPREAD, read_sheet
+from deepself.io.preflight import LENGTH_SPREAD
+from deepself.io.readers.image import read_image
+from deepself.io.readers.npy import check_npy_layout
+from deepself.io.sheet import read_sheet
 from deepself.io.store import create_store
 
 log = logging.getLogger(__name__)
@@ -85,7 +88,7 @@ def _probe_signal(path: str, spec: dict, need_length: bool,
             shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
             if len(shape) not in (1, 2) or 0 in shape:
                 raise ValueError(shape)
-            readers.check_npy_layout(path, shape)
+            check_npy_layout(path, shape)
             channels, length, sr = (1 if len(shape) == 1 else shape[1]), shape[0], None
         elif not need_length:
             sr = _rate_of(path, None, spec)
@@ -155,7 +158,7 @@ def _say_resampled(own_rates: list[float], rate: float, spec: dict, key: str) ->
 def _say_padded(lengths: list[int], ids: list[str], rate: float, channels: int, key: str) -> None:
     """Log the zero-padding of signals to the longest; warn, with the fix, when the longest is far above the median.
 
-    The same rule as the check before any job (:func:`deepself.io.sheet.preflight`), which cannot
+    The same rule as the check before any job (:func:`deepself.io.preflight.preflight`), which cannot
     measure text tables: ingest can, it reads them anyway.
     """
     longest, median = max(lengths), float(np.median(lengths))
@@ -207,7 +210,7 @@ def ingest(sheet_path: str | os.PathLike, modality: str, spec: dict, out: str | 
     key = f"data.modalities.{modality}"
 
     if kind == "image":
-        shapes = [readers.read_image(path, spec["image_mode"], spec["image_size"]).shape for path in paths]
+        shapes = [read_image(path, spec["image_mode"], spec["image_size"]).shape for path in paths]
         if len(set(shapes)) > 1:
             odd = next(i for i, s in enumerate(shapes) if s != shapes[0])
             raise DeepselfError(
@@ -237,7 +240,7 @@ def ingest(sheet_path: str | os.PathLike, modality: str, spec: dict, out: str | 
 
     def read(sid: str, path: str) -> np.ndarray:
         if kind == "image":
-            return readers.read_image(path, spec["image_mode"], spec["image_size"])
+            return read_image(path, spec["image_mode"], spec["image_size"])
         x, rate = read_signal(path, spec, key)
         _check_signal(sid, path, ids[0], rate, x.shape[0], key, sr, channels)
         if not spec["length_s"] and x.shape[1] > length:

@@ -9,20 +9,19 @@ Layout of a store file::
            "fingerprint": "sha256:<hex>" of the meta, the ids and the sample bytes (see
            :func:`fingerprint_of`), written last, so only a complete store has one
 
-Files are written under a temporary name in the same folder and renamed when complete, so an
-interrupted stage never leaves a file that looks finished. The fingerprint is computed while the
-samples are written (no second read); a later stage records its input's fingerprint and so knows
-whether a result it finds on disk was made from the same data.
+Files are written under a temporary name in the same folder and renamed when complete
+(:func:`deepself.io.atomic.atomic_path`), so an interrupted stage never leaves a file that looks
+finished. The fingerprint is computed while the samples are written (no second read); a later
+stage records its input's fingerprint and so knows whether a result it finds on disk was made from
+the same data.
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import json
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -30,57 +29,11 @@ from typing import Iterator
 import numpy as np
 
 from deepself.errors import DeepselfError
-from deepself.io.lock import process_alive
+from deepself.io.atomic import atomic_path
 
 COMPRESSIONS = (None, "gzip", "lzf")
 _FINGERPRINT_VERSION = b"deepself-store-fingerprint/1\0"
 _READ_BLOCK_BYTES = 64 * 2**20
-
-
-def _temporary_name(final: Path) -> Path:
-    """The writer's temporary file beside ``final``: its host and process id name its owner."""
-    return final.with_name(f".{final.name}.tmp-{socket.gethostname()}-{os.getpid()}")
-
-
-def _owner_gone(tmp: Path, final: Path) -> bool:
-    """Whether the temporary file ``tmp`` of ``final`` belongs to a process of this host that has ended.
-
-    A file of another host, or of a process that still runs here, is another writer's: it is never
-    removed. Names without an owner (an older deepself wrote ``.<name>.tmp-<pid>``) count as
-    this host's.
-    """
-    owner = tmp.name[len(f".{final.name}.tmp-"):]
-    host, _, pid = owner.rpartition("-")
-    if host and host != socket.gethostname():
-        return False
-    try:
-        return not process_alive(int(pid))
-    except ValueError:
-        return False
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
-
-    The temporary name carries the writer's host and process id. Temporary files left by a writer
-    that was killed (kill -9 skips the cleanup below) are removed here, but only those whose
-    owner is gone: a process of this host that has ended. Another run's file, on this host or
-    another, is left alone (two runs on one results folder are refused by the workflow's lock,
-    :mod:`deepself.io.lock`, before they get here).
-    """
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_name(final)
-    for stale in final.parent.glob(f".{glob.escape(final.name)}.tmp-*"):
-        if stale != tmp and _owner_gone(stale, final):
-            stale.unlink(missing_ok=True)
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 class _Fingerprint:
@@ -182,7 +135,7 @@ def create_store(
     check_compression(compression)
     meta_json = json.dumps(meta, sort_keys=True)
     with atomic_path(path) as tmp:
-        # h5py here, not at the top: parsing the workflow and the jobs that write only CSV use atomic_path alone
+        # h5py here, not at the top: a job that opens no store should not pay its import
         import h5py
 
         with h5py.File(tmp, "w") as h5:

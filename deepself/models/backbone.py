@@ -160,7 +160,7 @@ class PretrainedNet(Model):
     trains the head only (the backbone's parameters have ``requires_grad`` False and its batch
     norm layers keep their statistics); ``lower_lr`` trains the backbone at ``lr *
     backbone_lr_scale``; ``probe`` embeds every sample once with the frozen backbone (in eval
-    mode) and fits the classifier on the embeddings (:mod:`deepself.probe`). The trainer asks
+    mode) and fits the classifier on the embeddings (:mod:`deepself.training.probe`). The trainer asks
     :meth:`parameter_groups` for the optimiser's groups.
     """
 

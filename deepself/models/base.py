@@ -13,7 +13,7 @@ declarations instead of probing attributes:
   training part of a fold (the rockets' biases and channel draws), so a fold's embeddings are its own.
 
 :meth:`Model.parameter_groups` gives the optimiser's groups and :meth:`Model.fit_head` fits the
-head of a probe on the embeddings (:mod:`deepself.probe`); families override what differs.
+head of a probe on the embeddings (:mod:`deepself.training.probe`); families override what differs.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class Model(nn.Module):
     def fit_head(self, embeddings: torch.Tensor, part, n_classes: int, *, balanced: bool = False,
                  seed: int = 0) -> tuple[list, dict, np.ndarray]:
         """Fit :meth:`get_classifier` on the ``embeddings`` of the training part ``part`` (a probe):
-        :func:`deepself.probe.fit`, a logistic regression with C chosen by cross-validation."""
-        from deepself import probe  # imported here: probe imports scikit-learn's parts when it fits
+        :func:`deepself.training.probe.fit`, a logistic regression with C chosen by cross-validation."""
+        from deepself.training import probe  # imported here: probe imports scikit-learn's parts when it fits
 
         return probe.fit(self.get_classifier(), embeddings, part, n_classes, balanced=balanced, seed=seed)

@@ -16,8 +16,8 @@ The head is aeon's ``HydraClassifier``'s: the square roots of the positive count
 Hydra's sparse scaler (centred and divided by their standard deviation where a count is
 non-zero, zero where it is zero), and a ridge classifier with alpha chosen by leave-one-out
 cross-validation over ``np.logspace(-3, 3, 10)``, with the softmax temperature of MiniRocket's
-head (:class:`deepself.models.minirocket.RocketHead`, its ``sparse`` features;
-:func:`deepself.probe.fit_ridge`).
+head (:class:`deepself.models.rocket.RocketHead`, its ``sparse`` features;
+:func:`deepself.training.ridge.fit_ridge`).
 
 ``multirocket_hydra`` is aeon's ``MultiRocketHydraClassifier``: Hydra's sparse-scaled features
 and MultiRocket's standardised ones side by side under one ridge (the strongest of the
@@ -34,9 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepself.errors import DeepselfError
-from deepself.models.minirocket import HEADS, KERNEL_LENGTH, Head, Kernels, Rocket
 from deepself.models.multirocket import MultiRocket
 from deepself.models.registry import Positive, Range, register_model, share_docs
+from deepself.models.rocket import HEADS, KERNEL_LENGTH, Head, Kernels, Rocket
 
 AtLeastTwo = Annotated[int, Range(2)]
 

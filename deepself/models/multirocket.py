@@ -21,7 +21,7 @@ aeon, not the paper, so that the features are aeon's:
   drawn for the signal itself;
 - the LSPV is the longest run between two values below the bias (or the ends), as aeon counts it.
 
-The head is MiniRocket's (:class:`deepself.models.minirocket.RocketHead`: aeon's standardised ridge
+The head is MiniRocket's (:class:`deepself.models.rocket.RocketHead`: aeon's standardised ridge
 classifier with a softmax temperature, or ``head: logistic``); the trainer fits it as a probe.
 """
 
@@ -34,9 +34,9 @@ import numpy as np
 import torch
 
 from deepself.errors import DeepselfError
-from deepself.models.minirocket import (KERNEL_LENGTH, KERNELS, Head, Kernels, Rocket, check_kernel_args,
-                                         dilated_sums, fit_dilations, set_combinations)
 from deepself.models.registry import Positive, register_model
+from deepself.models.rocket import (KERNEL_LENGTH, KERNELS, Head, Kernels, Rocket, check_kernel_args, dilated_sums,
+                                    fit_dilations, set_combinations)
 
 STATISTICS = ("ppv", "lspv", "mpv", "mipv")  # aeon's order of the four blocks of each series' features
 

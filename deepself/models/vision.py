@@ -228,7 +228,7 @@ def torchvision_model(n_chans, n_freqs, n_times, n_outputs, *, name: Literal[TOR
     -----
     ``weights``: a file is a state dict in torchvision's layout. ``train_mode: probe``: the
     backbone's embeddings are computed once, in eval mode, and a logistic regression on them
-    becomes the classifier (:mod:`deepself.probe`).
+    becomes the classifier (:mod:`deepself.training.probe`).
 
     References
     ----------

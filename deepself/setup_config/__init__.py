@@ -97,7 +97,7 @@ def init_config(sheet: str, out: str | os.PathLike, preset: str = "good", budget
     _validate(config)
     if out.exists():
         raise DeepselfError(f"{out}: appeared while deepself init ran; not overwritten")
-    from deepself.io.store import atomic_path
+    from deepself.io.atomic import atomic_path
 
     with atomic_path(out) as tmp:
         tmp.write_text(text)
@@ -141,8 +141,8 @@ def _config(out: Path, sheet: str, survey, cv: dict, part: Part, plans) -> tuple
     if len(plans) > 1:
         config["fusions"] = {"select": {"models": [p.name for p in plans], "method": "select"}}
         notes[("fusions", "select")] = [
-            "ensemble selection (deepself/fusion.py) on each fold's out-of-sample predictions of the training part: "
-            "it starts at the best member and adds only what raises UAR, so weak members cost time, not accuracy"]
+            "ensemble selection (deepself/scoring/selection.py) on each fold's out-of-sample predictions of the "
+            "training part: it starts at the best member and adds only what raises UAR, so weak members cost time, not accuracy"]
     return config, notes
 
 
@@ -174,7 +174,7 @@ def _report(plans, folds, budget_s, dropped: list[str]) -> list[str]:
 def _validate(config: dict) -> None:
     """The checks of ``deepself check-config``: the schema, the sheet, every file, the classes and folds."""
     from deepself.config import validate_config
-    from deepself.io.sheet import preflight
+    from deepself.io.preflight import preflight
 
     valid = validate_config(config)
     preflight(valid["data"], valid["cv"])

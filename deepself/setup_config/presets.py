@@ -20,7 +20,7 @@ MAX_FOLDS = 5
 # windows, config/bonn.yaml); for the rockets from this many, 4,096 samples each.
 NETWORK_LONG, NETWORK_WINDOW = 2048, 512
 ROCKET_LONG, ROCKET_WINDOW = 16384, 4096
-LENGTH_SPREAD = 4.0  # as deepself.io.sheet: a longest over 4x the median is cut to the median
+LENGTH_SPREAD = 4.0  # as deepself.io.preflight: a longest over 4x the median is cut to the median
 TSC = "the five sets of benchmarks/tsc_parity.py (benchmarks/README.md)"
 
 

@@ -18,7 +18,9 @@ import numpy as np
 
 from deepself.errors import DeepselfError
 from deepself.io import readers
-from deepself.io.sheet import META_COLUMNS, fold_name, read_user_sheet
+from deepself.io.folds import fold_name
+from deepself.io.readers.npy import check_npy_layout, npy_shape
+from deepself.io.sheet import META_COLUMNS, read_user_sheet
 
 TEXT_FILES_READ = 50  # text tables are read whole to learn their length: a sample of them
 # Names of the held-out part of an official two-way split (the other fold is named train)
@@ -174,8 +176,8 @@ def _sensor(found: ModalitySurvey, paths) -> None:
         text = random.Random(0).sample(text, TEXT_FILES_READ)
     lengths = []
     for _, path in npy:
-        shape = readers.npy_shape(path)
-        readers.check_npy_layout(path, shape)
+        shape = npy_shape(path)
+        check_npy_layout(path, shape)
         lengths.append(shape[0])
         found.channels[1 if len(shape) == 1 else shape[1]] += 1
     for _, path in text:

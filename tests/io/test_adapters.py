@@ -1,4 +1,4 @@
-"""Tests of deepself.io.adapters: sample sheets of fake layouts, aeon's and scikit-learn's real data."""
+"""Tests of deepself.datasets.adapters and .aeon: sheets of fake layouts, aeon's and scikit-learn's real data."""
 
 from __future__ import annotations
 
@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepself.errors import DeepselfError
-from deepself.io import adapters
-from deepself.io.adapters import (
+from deepself.datasets import aeon
+from deepself.datasets.adapters import (
     ADAPTERS,
-    sheet_aeon,
     sheet_bonn,
     sheet_digits,
     sheet_esc10,
     sheet_imagefolder,
     static_folds,
 )
+from deepself.datasets.aeon import sheet_aeon
+from deepself.errors import DeepselfError
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -183,7 +183,7 @@ def test_ts_parser_names_file_and_line(tmp_path, monkeypatch, train, reason):
     (data / "Toy_TRAIN.ts").write_text(HEADER + train)
     (data / "Toy_TEST.ts").write_text(HEADER + "1,2,3:4,5,6:a\n")
     fake = SimpleNamespace(submodule_search_locations=[str(tmp_path / "aeon")])
-    monkeypatch.setattr(adapters.importlib.util, "find_spec", lambda name: fake)
+    monkeypatch.setattr(aeon.importlib.util, "find_spec", lambda name: fake)
     with pytest.raises(DeepselfError, match=reason):
         sheet_aeon("Toy", tmp_path / "out")
 
@@ -194,7 +194,7 @@ def test_ts_without_class_labels_is_refused(tmp_path, monkeypatch):
     for split in ("TRAIN", "TEST"):
         (data / f"Toy_{split}.ts").write_text("@problemName Toy\n@classLabel false\n@data\n1,2:3,4\n")
     fake = SimpleNamespace(submodule_search_locations=[str(tmp_path / "aeon")])
-    monkeypatch.setattr(adapters.importlib.util, "find_spec", lambda name: fake)
+    monkeypatch.setattr(aeon.importlib.util, "find_spec", lambda name: fake)
     with pytest.raises(DeepselfError, match=r"Toy_TRAIN\.ts: line 3: the data set has no class labels"):
         sheet_aeon("Toy", tmp_path / "out")
 

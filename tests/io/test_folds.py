@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import StratifiedKFold
 
-from deepself.io.sheet import assign_folds, stratified_folds
+from deepself.io.folds import assign_folds, stratified_folds
 
 
 @pytest.mark.parametrize("seed", [0, 1, 7, 12345])

@@ -10,7 +10,8 @@ import soundfile
 from PIL import Image
 
 from deepself.errors import DeepselfError
-from deepself.io.readers import kind_of, read_image, read_signal
+from deepself.io.readers import kind_of, read_signal
+from deepself.io.readers.image import read_image
 
 SR = 8000
 

@@ -8,7 +8,8 @@ import pytest
 
 from deepself.config import validate_config
 from deepself.errors import DeepselfError
-from deepself.io.sheet import build_sheet, fold_names
+from deepself.io.preflight import fold_names
+from deepself.io.sheet import build_sheet
 
 
 def _config(sheet, **data):

@@ -10,7 +10,7 @@ import torch
 
 from deepself.errors import DeepselfError
 from deepself.models import create_model
-from deepself.probe import FeatureScaler
+from deepself.training.ridge import FeatureScaler
 
 
 @pytest.mark.parametrize("n_chans", [1, 3])
@@ -47,7 +47,7 @@ def test_the_sparse_scaler_is_hydras():
 
 def test_the_head_applies_the_sparse_scaling_it_was_fitted_with(signals):
     """The checkpoint's head gives the probabilities of the scaler the ridge saw."""
-    from deepself.probe import Part
+    from deepself.training.probe import Part
 
     x = signals(24, 1, 60)
     y = np.arange(24) % 3

@@ -9,7 +9,7 @@ from aeon.transformations.collection.convolution_based import MiniRocket as aeon
 
 from deepself.errors import DeepselfError
 from deepself.models import create_model
-from deepself.models.minirocket import KERNELS, fit_dilations
+from deepself.models.rocket import KERNELS, fit_dilations
 
 
 @pytest.mark.parametrize("n_chans,n_times,n_kernels", [(1, 300, 10_000), (3, 120, 840), (11, 64, 500), (2, 9, 84)])
@@ -108,15 +108,15 @@ def test_a_fitted_head_exports_to_onnx_with_the_probabilities_torch_gives(tmp_pa
     """The scaler, the ridge and the temperature are buffers of the graph: onnxruntime's softmax of the
     exported head equals torch's (the transform's own export is tests/test_export.py's, marked slow)."""
     onnxruntime = pytest.importorskip("onnxruntime")
-    from deepself import probe
-    from deepself.export import _export_onnx, exported
-    from deepself.models.minirocket import RocketHead
+    from deepself.training import probe, ridge
+    from deepself.deploy.export import _export_onnx, exported
+    from deepself.models.rocket import RocketHead
 
     rng = np.random.default_rng(0)
     y = np.arange(40) % 3
     x = torch.from_numpy((rng.normal(size=(40, 50)) * np.geomspace(0.01, 10, 50) + 0.5 * y[:, None]).astype(np.float32))
     head = RocketHead(50, 3)
-    _, best, _ = probe.fit_ridge(head, x, probe.Part.of_samples(np.arange(40), y), 3)
+    _, best, _ = ridge.fit_ridge(head, x, probe.Part.of_samples(np.arange(40), y), 3)
     assert best["temperature"] != 1.0 and float(head.scale.max() / head.scale.min()) > 10 and head.mean.abs().sum() > 0
     model = exported(head.eval(), {"mode": "none"})
     path = tmp_path / "head.onnx"

@@ -1,7 +1,7 @@
 """deepself's rockets against aeon's own classifiers on ArrowHead's official split, trained through the trainer.
 
 ArrowHead (aeon ships it: 36 training and 175 test series of 251 samples, 3 classes) is trained
-through :func:`deepself.train.train_fold` with the experiment's defaults (``cv.dev_fraction`` 0.2,
+through :func:`deepself.training.fold.train_fold` with the experiment's defaults (``cv.dev_fraction`` 0.2,
 ``train.normalize: feature``, ``train.seed`` 0), the test split as the held-out fold. aeon's
 ``MiniRocketClassifier`` / ``MultiRocketClassifier`` (random_state 0, deepself's number of kernels: the transform,
 ``StandardScaler(with_mean=False)``, ``RidgeClassifierCV(np.logspace(-3, 3, 10))``) see the same
@@ -20,7 +20,7 @@ from aeon import datasets
 
 from deepself.config import validate_config
 from deepself.io.store import create_store
-from deepself.train import train_fold
+from deepself.training.fold import train_fold
 
 AEON = {"minirocket": "MiniRocketClassifier", "multirocket": "MultiRocketClassifier", "hydra": "HydraClassifier",
         "multirocket_hydra": "MultiRocketHydraClassifier"}
@@ -90,7 +90,7 @@ def test_the_rockets_probabilities_are_calibrated_and_move_a_fusion(arrow_head):
     """Where the rocket errs, its probabilities say so (mean top probability < 0.99: 0.82 at 86%
     accuracy), so a fused model's other member can overturn its wrong labels: averaged with a member
     that puts 0.7 on the true class, the rocket's label changes on some test series."""
-    from deepself.fusion import late_fusion
+    from deepself.scoring.fusion import late_fusion
 
     summary, predictions = _train(arrow_head, "minirocket")
     proba = predictions.filter(like="p_").to_numpy()

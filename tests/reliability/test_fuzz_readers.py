@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from deepself.errors import DeepselfError
-from deepself.io.readers import AUDIO_EXT, IMAGE_EXT, SENSOR_EXT, read_image, read_signal
+from deepself.io.readers import AUDIO_EXT, IMAGE_EXT, SENSOR_EXT, read_signal
+from deepself.io.readers.image import read_image
 
 FUZZ = settings(max_examples=400, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -51,7 +51,8 @@ from test_bad_input import AUDIO, CONFIG, REPO, assert_refused, deepself, run_in
 from deepself.config import load_config, load_schema, validate_config
 from deepself.errors import DeepselfError
 from deepself.io.ingest import ingest
-from deepself.io.sheet import build_sheet, preflight
+from deepself.io.preflight import preflight
+from deepself.io.sheet import build_sheet
 from deepself.io.store import open_store
 from deepself.signal.features import check_params
 

@@ -57,8 +57,9 @@ from test_bad_input import AUDIO, CONFIG, REPO, assert_refused, deepself, files_
 
 from deepself.config import validate_config
 from deepself.errors import DeepselfError
-from deepself.fusion import fuse_fold
-from deepself.io.sheet import build_sheet, preflight
+from deepself.scoring.fusion import fuse_fold
+from deepself.io.preflight import preflight
+from deepself.io.sheet import build_sheet
 from deepself.io.store import create_store, open_store
 from deepself.signal.stages import feature_store
 

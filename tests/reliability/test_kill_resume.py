@@ -3,7 +3,7 @@
 The tiny config runs twice: once uninterrupted, once as a chain of interrupted runs. Each run of the
 chain is started, watched, and its whole process group (snakemake and its jobs) killed with SIGKILL
 as soon as the target stage is under way: a store half written (ingest, features: the temporary
-file of :func:`deepself.io.store.atomic_path` is there), a training job past its first epoch (its
+file of :func:`deepself.io.atomic.atomic_path` is there), a training job past its first epoch (its
 ``resume.pt`` is there, its outputs are not), a fusion job started (its log is open), the report
 half drawn (some of its files are there). The next run of the chain is the rerun of the previous
 kill (``rerun-incomplete`` comes from ``profiles/default``); the last one runs to the end.

@@ -22,8 +22,9 @@ import numpy as np
 import pytest
 
 from deepself.errors import DeepselfError
+from deepself.io.atomic import atomic_path
 from deepself.io.lock import LOCK_NAME, RunLock
-from deepself.io.store import CorruptStore, atomic_path, create_store, open_store
+from deepself.io.store import CorruptStore, create_store, open_store
 from deepself.signal.stages import filter_store
 
 

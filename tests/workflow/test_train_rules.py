@@ -107,7 +107,7 @@ def test_snakemake_never_runs_more_threads_than_cores(tmp_path):
 def test_folds_per_job_auto_groups_folds_only_on_a_local_gpu(monkeypatch, gpu_here, gpu, expected):
     from deepself import config
 
-    monkeypatch.setattr(config, "local_gpu", lambda: gpu_here)
+    monkeypatch.setattr(config.scheduling, "local_gpu", lambda: gpu_here)
     assert config.training_folds_per_job({"folds_per_job": "auto", "gpu": gpu}) == expected
     assert config.training_folds_per_job({"folds_per_job": 2, "gpu": gpu}) == 2  # a number is kept as given
 
@@ -123,17 +123,18 @@ def test_folds_per_job_auto_groups_the_folds_of_a_fitted_head_everywhere(monkeyp
     """A rocket's or a probe's folds fit in seconds after a long start-up: one job for all, even on a CPU."""
     from deepself import config
 
-    monkeypatch.setattr(config, "local_gpu", lambda: False)
+    monkeypatch.setattr(config.scheduling, "local_gpu", lambda: False)
     assert config.training_folds_per_job({"folds_per_job": "auto", "gpu": "auto"}, fitted_head=True) == sys.maxsize
     assert config.training_folds_per_job({"folds_per_job": 1, "gpu": "auto"}, fitted_head=True) == 1
 
 
 def test_the_job_graph_knows_a_fitted_head_as_the_trainer_does():
-    """config.fits_a_head (no torch, for the job graph) agrees with train.fits_a_head (the builders) on every arch."""
-    from deepself import config, train
+    """config.fits_a_head (no torch, for the job graph) agrees with training.data.fits_a_head (the builders) on every arch."""
+    from deepself import config
+    from deepself.training import data as training_data
     from deepself.models import list_models
 
     for arch in list_models():
         for args in ({}, {"train_mode": "probe"}):
             model = {"arch": arch, "args": args}
-            assert config.fits_a_head(model) == train.fits_a_head(model), (arch, args)
+            assert config.fits_a_head(model) == training_data.fits_a_head(model), (arch, args)

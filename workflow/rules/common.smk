@@ -10,7 +10,7 @@ from deepself.config import fits_a_head, training_folds_per_job, training_gpu_un
 from deepself.errors import DeepselfError
 from deepself.io.filehash import cache_path
 from deepself.io.lock import RunLock
-from deepself.io.sheet import preflight
+from deepself.io.preflight import preflight
 
 envvars:
     "PATH",
@@ -23,7 +23,7 @@ os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.enviro
 try:
     C = validate_config(config)
     # The samples are checked before any job, and their files' contents hashed (cached by stat, see
-    # deepself.io.sheet.preflight): ingest reruns when one of them changes.
+    # deepself.io.preflight.preflight): ingest reruns when one of them changes.
     PLAN = preflight(C["data"], C["cv"], hash_cache=cache_path(C["results"]))
     FOLDS = PLAN.folds
 except DeepselfError as err:

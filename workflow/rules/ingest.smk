@@ -26,7 +26,7 @@ rule ingest:
     params:
         spec=lambda w: as_json(C["data"]["modalities"][w.modality]),
         # size and modification time of every file of the modality: an edited or replaced file
-        # changes it, and Snakemake reruns a job whose params changed (deepself.io.sheet.preflight)
+        # changes it, and Snakemake reruns a job whose params changed (deepself.io.preflight.preflight)
         files=lambda w: PLAN.digests.get(w.modality, ""),
     conda:
         "../../environment.yml"

@@ -9,16 +9,16 @@ The statistics are in the JSON too, for a consumer that wants to check or reuse 
 A model trained on windows (``models.<name>.windows``) takes one window, ``(batch, channels, [rows,]
 window length)``: the consumer cuts each recording's input (of any length of at least one window)
 into windows and averages their probabilities, as ``preprocessing.json``'s ``windows`` and ``steps``
-say, exactly as :mod:`deepself.predict` does.
+say, exactly as :mod:`deepself.deploy.predict` does.
 
 ``preprocessing.json`` holds how files are read (the modality's ingest settings), the store's
 sample rate, channels and length (signals are cropped or zero-padded to it), the band-pass, the
 feature map and its complete parameters, the normalisation, and the class names in the order of
-the output columns. :func:`deepself.predict.model_input` is the reference implementation of those
+the output columns. :func:`deepself.deploy.replay.model_input` is the reference implementation of those
 steps; ``deepself export --check FILE`` runs files through it and through both PyTorch and
 onnxruntime and refuses a bundle whose probabilities differ by more than 1e-4.
 
-As in :mod:`deepself.predict`, torch and the ONNX packages are imported by the functions that use
+As in :mod:`deepself.deploy.predict`, torch and the ONNX packages are imported by the functions that use
 them: the command line imports this module for every subcommand.
 """
 
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deepself.errors import DeepselfError, first_line
-from deepself.predict import ingest_spec, model_input
+from deepself.deploy.replay import ingest_spec, model_input
 
 if TYPE_CHECKING:
     from torch import nn
@@ -76,17 +76,49 @@ def preprocessing(checkpoint: dict) -> dict:
     from deepself.inference import input_shape
 
     meta, stats = checkpoint["store_meta"], checkpoint["normalize"]
-    signal = meta["kind"] == "signal"
     feature = None
     if meta.get("feature_kind"):
         feature = {"name": meta.get("feature"), "kind": meta["feature_kind"], "params": meta["feature_params"]}
+    normalisation = _normalisation(stats)
+    plan = windows_spec(checkpoint)
+    steps = _steps(checkpoint, feature, plan)
+    return {
+        "format": FORMAT,
+        "model": {"file": "model.onnx", "arch": checkpoint["model"], "args": checkpoint["model_args"],
+                  "input": {"name": INPUT, "shape": ["batch", *input_shape(checkpoint)], "dtype": "float32",
+                            "layout": meta.get("layout")},
+                  "output": {"name": OUTPUT, "shape": ["batch", len(checkpoint["classes"])],
+                             "meaning": "class probabilities (softmax), columns in the order of classes"},
+                  "fold": checkpoint.get("fold"), "best_epoch": checkpoint.get("best_epoch"),
+                  "dev_uar": checkpoint.get("dev_uar")},
+        "classes": list(checkpoint["classes"]),
+        "ingest": ingest_spec(meta),
+        "signal": {key: meta.get(key) for key in ("kind", "modality", "sample_rate", "n_channels", "n_samples")},
+        "filter": meta.get("filter"),
+        "feature": feature,
+        "normalize": normalisation,
+        "windows": plan,
+        "steps": steps,
+    }
+
+
+def _normalisation(stats: dict) -> dict:
+    """``preprocessing.json``'s ``normalize``: the fold's statistics and the formula the graph applies."""
     normalisation = {"mode": stats["mode"], "in_graph": True}
     if stats["mode"] == "feature":
         normalisation.update(mean=stats["mean"].tolist(), std=stats["std"].tolist(),
                              formula="(x - mean) / std; mean and std broadcast over one input")
     elif stats["mode"] == "sample":
         normalisation["formula"] = ("(x - x.mean()) / max(x.std(ddof=1), 1e-8), over all values of one input")
-    plan = windows_spec(checkpoint)
+    return normalisation
+
+
+def _steps(checkpoint: dict, feature: dict | None, plan: dict | None) -> list[str]:
+    """``preprocessing.json``'s ``steps``: what a consumer does to a file, in words, up to the probabilities."""
+    from deepself.inference import input_shape
+
+    meta = checkpoint["store_meta"]
+    signal = meta["kind"] == "signal"
     steps = ["read the file (audio: wav/flac/ogg; sensor: txt/csv/tsv/npy as time x channels; image: png/jpg/bmp)"]
     if signal:
         steps.append("resample to signal.sample_rate when ingest.resample is set (librosa.resample, soxr_hq)")
@@ -108,24 +140,7 @@ def preprocessing(checkpoint: dict) -> dict:
                  f"{', '.join(map(str, input_shape(checkpoint)))}); normalisation and softmax are in the graph")
     if plan:
         steps.append(f"the recording's probabilities: {plan['formula']}")
-    return {
-        "format": FORMAT,
-        "model": {"file": "model.onnx", "arch": checkpoint["model"], "args": checkpoint["model_args"],
-                  "input": {"name": INPUT, "shape": ["batch", *input_shape(checkpoint)], "dtype": "float32",
-                            "layout": meta.get("layout")},
-                  "output": {"name": OUTPUT, "shape": ["batch", len(checkpoint["classes"])],
-                             "meaning": "class probabilities (softmax), columns in the order of classes"},
-                  "fold": checkpoint.get("fold"), "best_epoch": checkpoint.get("best_epoch"),
-                  "dev_uar": checkpoint.get("dev_uar")},
-        "classes": list(checkpoint["classes"]),
-        "ingest": ingest_spec(meta),
-        "signal": {key: meta.get(key) for key in ("kind", "modality", "sample_rate", "n_channels", "n_samples")},
-        "filter": meta.get("filter"),
-        "feature": feature,
-        "normalize": normalisation,
-        "windows": plan,
-        "steps": steps,
-    }
+    return steps
 
 
 AGGREGATE_FORMULAS = {
@@ -141,7 +156,7 @@ def windows_spec(checkpoint: dict) -> dict | None:
     Lengths are in frames of the model's input (samples of the signal, or columns of its feature
     map) and in seconds; only the evaluation hop matters here (the training hop is given for the record).
     """
-    from deepself.windows import frame_rate
+    from deepself.training.windows import frame_rate
 
     plan = checkpoint.get("windows")
     if not plan:
@@ -166,7 +181,7 @@ def export_checkpoint(checkpoint_path: str | os.PathLike, out: str | os.PathLike
         interrupted export leaves no half bundle. It must be new, empty, or hold exactly a deepself
         bundle (which is replaced); any other folder is refused (see :func:`check_out_folder`).
     check_files
-        Files to run through :func:`deepself.predict.model_input`, PyTorch and onnxruntime
+        Files to run through :func:`deepself.deploy.replay.model_input`, PyTorch and onnxruntime
         (needs the ``onnxruntime`` package); the export fails if the probabilities differ by
         more than :data:`TOLERANCE`.
 
@@ -297,7 +312,7 @@ def check_bundle(bundle: str | os.PathLike, checkpoint: dict, files: list[str], 
     inputs, owner = [model_input(f, checkpoint) for f in files], list(files)
     plan = checkpoint.get("windows")
     if plan:  # the model takes one window: compare on every window of every file
-        from deepself.windows import starts
+        from deepself.training.windows import starts
 
         cut = [(f, x[..., s : s + plan["length"]]) for f, x in zip(files, inputs, strict=True)
                for s in starts(x.shape[-1], plan["length"], plan["eval_hop"])]

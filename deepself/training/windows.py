@@ -169,11 +169,11 @@ class Windows:
 
 def normalizer(windows: Windows, mode: str, layout: str, batch_size: int = 256) -> dict:
     """:func:`deepself.inference.normalizer` of the windows, computed batch by batch (two passes, float64)."""
-    from deepself.inference import _POOLED_AXES
+    from deepself.inference import pooled_axes
 
     if mode != "feature":
         return {"mode": mode}
-    axes = _POOLED_AXES[layout]
+    axes = pooled_axes(layout)
     total, count = 0.0, 0
     for i in range(0, len(windows), batch_size):
         xb = windows[i : i + batch_size].cpu().numpy()

