@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepself.errors import DeepselfError, first_line
+from deepself.errors import DeepselfError
+from deepself.torchfile import load_tensors
 
 CHECKPOINT_KEYS = ("model", "model_args", "store_meta", "classes", "normalize", "state_dict")
 
@@ -153,13 +154,19 @@ class Forward:
 
 
 @torch.no_grad()
-def predict_proba(model: nn.Module, x: torch.Tensor, forward: Forward, batch_size: int) -> torch.Tensor:
-    """Class probabilities (float32, on the CPU) of the inputs ``x``, in batches, in eval mode."""
+def predict_proba(model: nn.Module, x, forward: Forward, batch_size: int,
+                  rows: np.ndarray | None = None) -> torch.Tensor:
+    """Class probabilities (float32, on the CPU) of the inputs ``x``, in batches, in eval mode.
+
+    ``x`` is a tensor or anything indexed as one (:class:`deepself.training.windows.Inputs`);
+    ``rows``: only those inputs, in that order, taken batch by batch (all of them when None).
+    """
     model.eval()
     out = []
-    for i in range(0, len(x), batch_size):
+    for i in range(0, len(x) if rows is None else len(rows), batch_size):
+        batch = slice(i, i + batch_size) if rows is None else torch.from_numpy(rows[i : i + batch_size]).to(x.device)
         with forward.autocast():
-            logits = model(forward.inputs(x[i : i + batch_size]))
+            logits = model(forward.inputs(x[batch]))
         out.append(torch.softmax(logits.float(), dim=1))
     return torch.cat(out).cpu() if out else torch.empty(0)
 
@@ -178,10 +185,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise DeepselfError(f"{path}: no such checkpoint file")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises pickle, zip and runtime errors alike for a foreign or broken file
-        raise DeepselfError(f"{path}: not a readable deepself checkpoint ({first_line(err)})") from None
+    checkpoint = load_tensors(path, f"{path}: not a readable deepself checkpoint")
     if not isinstance(checkpoint, dict):
         raise DeepselfError(f"{path}: not a deepself checkpoint (holds a {type(checkpoint).__name__}, not a dict)")
     missing = [key for key in CHECKPOINT_KEYS if key not in checkpoint]

@@ -84,3 +84,14 @@ def test_normalizer_of_windows_equals_that_of_the_materialised_windows(layout, s
     assert torch.allclose(stats["mean"], reference["mean"], atol=1e-6)
     assert torch.allclose(stats["std"], reference["std"], atol=1e-6)
     assert windows.normalizer(view, "sample", layout) == {"mode": "sample"}
+
+
+def test_samples_windows_and_embeddings_are_one_type_of_inputs():
+    from deepself.training.windows import Inputs, Windows
+
+    x = torch.arange(2 * 1 * 10, dtype=torch.float32).reshape(2, 1, 10)
+    view = Windows(x, np.array([0, 1, 1]), np.array([0, 2, 6]), 4)
+    for inputs in (x, view, torch.zeros(3, 5)):
+        assert isinstance(inputs, Inputs)
+        assert inputs[0:2].shape[0] == 2 and inputs[torch.tensor([1])].shape[0] == 1
+    assert torch.equal(view[np.array([2, 0])], torch.stack([x[1, :, 6:10], x[0, :, 0:4]]))

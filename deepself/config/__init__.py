@@ -11,7 +11,8 @@
 Nothing here imports torch, librosa, scipy or matplotlib: snakemake imports it to parse the workflow.
 """
 
-from deepself.config.checks import AUGMENT_FITS, AUGMENT_LAYOUTS, FEATURE_LAYOUTS, known_rate, unfit_augmentations
+from deepself.config.checks import (AUGMENT_FITS, AUGMENT_LAYOUTS, AUGMENTATIONS, FEATURE_LAYOUTS, known_rate,
+                                   unfit_augmentations)
 from deepself.config.doc import DOC_BEGIN, DOC_END, schema_markdown, write_config_doc
 from deepself.config.scheduling import (FITTED_HEAD_ARCHS, fits_a_head, local_gpu, training_folds_per_job,
                                         training_gpu_units)
@@ -19,7 +20,8 @@ from deepself.config.schema import SCHEMA, check_feature_schema, feature_schema,
 from deepself.config.validate import load_config, validate_config
 
 __all__ = [
-    "AUGMENT_FITS", "AUGMENT_LAYOUTS", "DOC_BEGIN", "DOC_END", "FEATURE_LAYOUTS", "FITTED_HEAD_ARCHS", "SCHEMA",
+    "AUGMENT_FITS", "AUGMENT_LAYOUTS", "AUGMENTATIONS", "DOC_BEGIN", "DOC_END", "FEATURE_LAYOUTS", "FITTED_HEAD_ARCHS",
+    "SCHEMA",
     "check_feature_schema", "feature_schema", "fits_a_head", "known_rate", "load_config", "load_schema",
     "local_gpu", "schema_markdown", "training_folds_per_job", "training_gpu_units", "unfit_augmentations",
     "validate_config", "write_config_doc",

@@ -13,12 +13,18 @@ import sys
 from deepself.config.schema import _NAME_PATTERN, _DefaultFilling, _shipped_schema
 from deepself.errors import DeepselfError
 
-# Layouts of the stores models learn from, by feature kind, and the augmentations
-# (``train.augment`` keys) that fit each; None is a probe's embeddings (see deepself.training.augment).
+# Layouts of the stores models learn from, by feature kind; None is a probe's embeddings.
 FEATURE_LAYOUTS = {"raw": "CT", "image": "CHW", "spectrogram": "CFT", "logmel": "CFT", "scalogram": "CFT"}
-AUGMENT_FITS = {"CFT": ("specaugment",), "CT": ("shift", "gain_db"), "CHW": ("flip", "crop_pad")}
 AUGMENT_LAYOUTS = {"CFT": "feature maps (channels, frequency, time)", "CT": "signals (channels, time)",
                    "CHW": "images (channels, height, width)", None: "a probe's embeddings"}
+# The one list of augmentations: each ``train.augment`` key of the schema and the layout it fits
+# (None: any input, as mixup mixes whole batches). deepself.training.augment applies them, the
+# probe refuses them all; tests/test_augment_keys.py fails when the schema or augment.py drifts.
+AUGMENTATIONS = {"specaugment": "CFT", "shift": "CT", "gain_db": "CT", "flip": "CHW", "crop_pad": "CHW",
+                 "mixup": None}
+# The augmentations that fit each layout and no other (mixup, fitting any, is none of them).
+AUGMENT_FITS = {layout: tuple(key for key, fits in AUGMENTATIONS.items() if fits == layout)
+                for layout in AUGMENT_LAYOUTS if layout is not None}
 
 
 def unfit_augmentations(spec: dict, layout: str | None) -> list[str]:

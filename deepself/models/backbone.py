@@ -2,9 +2,9 @@
 embedding and head (``forward_features`` / ``forward_head``, as in timm), and how the backbone
 trains (fine-tuned, frozen, at a smaller learning rate, or probed).
 
-A weights file is read with ``torch.load(..., weights_only=True)``; it may hold a state dict or
-``{"model": state_dict}`` (the PANNs release) or ``{"state_dict": state_dict}`` (a deepself
-checkpoint). A file downloaded by torchvision and a file given as a path take the same
+A weights file is read with ``torch.load(..., weights_only=True)`` (:func:`deepself.torchfile.load_tensors`);
+it may hold a state dict or ``{"model": state_dict}`` (the PANNs release) or ``{"state_dict": state_dict}``
+(a deepself checkpoint). A file downloaded by torchvision and a file given as a path take the same
 :func:`load_weights` path.
 """
 
@@ -23,6 +23,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from deepself.errors import DeepselfError
 from deepself.models.base import Model
 from deepself.models.registry import share_docs
+from deepself.torchfile import load_tensors
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,7 @@ def read_state_dict(path: str | os.PathLike, model: str, where: str = "") -> dic
     hint = f"; {where}" if where else ""
     if not path.is_file():
         raise DeepselfError(f"model args weights: {model} needs the weights file {path}, which does not exist{hint}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a truncated download, a foreign pickle: say which file and why
-        raise DeepselfError(f"model args weights: {path} is not a readable weights file for {model} ({err})") from None
+    obj = load_tensors(path, f"model args weights: {path} is not a readable weights file for {model}")
     return unwrap_state_dict(obj, f"{path}", model)
 
 

@@ -2,10 +2,11 @@
 
 Which augmentations apply follows the layout of the store the model learns from: time/frequency
 masking (SpecAugment, Park et al. 2019) for maps (C, F, T); random shift and gain for signals
-(C, T); flips and padded crops for images (C, H, W); mixup (Zhang et al. 2018) for all. One that
-does not fit the input stops training (the config check stops it before any job). Every
-random draw comes from the generator passed in, so a resumed run draws what an uninterrupted one
-would. Development and held-out samples are never augmented.
+(C, T); flips and padded crops for images (C, H, W); mixup (Zhang et al. 2018) for all, as
+:data:`deepself.config.AUGMENTATIONS` declares them. One that does not fit the input stops training
+(the config check stops it before any job). Every random draw comes from the generator passed in,
+so a resumed run draws what an uninterrupted one would. Development and held-out samples are never
+augmented.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ class Trainer:
     model: Model
     model_args: dict
     net: nn.Module
-    x: torch.Tensor
+    x: windows.Inputs  # the samples, their windows or a probe's embeddings: batches are x[index]
     forward: Forward
     optimizer: torch.optim.Optimizer
     scheduler: object
@@ -74,7 +74,8 @@ def set_up(data: TrainingData, split: Split, spec: dict) -> Trainer:
     if model.fits_a_head:
         probe.check_augment(hp, spec["name"])
         if model.fitted_transform:  # a transform fitted to training data (the rockets): the training part only
-            fit_transform(model, x, split.windows.fit if split.windows else split.fit, forward, hp["seed"])
+            fit_transform(model, x, split.windows.fit if split.windows else split.fit, forward, hp["seed"],
+                          "recordings" if split.windows is None else "windows")
         net, x = embed_once(data, split, spec, model, x, forward)
         forward, augment_layout = forward.without_normalization(), None
     optimizer = build_optimizer(net, hp)
@@ -90,19 +91,20 @@ def set_up(data: TrainingData, split: Split, spec: dict) -> Trainer:
                    augment_layout, generators, split.windows)
 
 
-def fit_transform(model: Model, x, index: np.ndarray, forward: Forward, seed: int) -> None:
-    """Fit a rocket's transform on the inputs ``x[index]`` (the training part's recordings or windows), logged."""
+def fit_transform(model: Model, x: windows.Inputs, index: np.ndarray, forward: Forward, seed: int,
+                  unit: str = "recordings") -> None:
+    """Fit a rocket's transform on the inputs ``x[index]`` (the training part's ``unit``: recordings or windows)."""
     inputs = forward.inputs(x[torch.from_numpy(index)]).cpu()
     log.info("fitting %s on %d %s x %d channels x %d samples (aeon, random_state %d)",
              getattr(model, "label", type(model).__name__), len(inputs),
-             "windows" if isinstance(x, windows.Windows) else "recordings", inputs.shape[1], inputs.shape[-1], seed)
+             unit, inputs.shape[1], inputs.shape[-1], seed)
     started = time.perf_counter()
     model.fit_features(inputs, seed=seed)
     log.info("transform fitted in %.1fs (aeon's numba functions compile on their first use, then load from numba's "
              "cache)", time.perf_counter() - started)
 
 
-def embed_once(data: TrainingData, split: Split, spec: dict, model: Model, x: torch.Tensor,
+def embed_once(data: TrainingData, split: Split, spec: dict, model: Model, x: windows.Inputs,
                forward: Forward) -> tuple[nn.Module, torch.Tensor]:
     """A probe's head and the embeddings of every sample, computed once per job where folds share them.
 
@@ -156,10 +158,9 @@ def evaluate(t: Trainer, index: np.ndarray, hp: dict) -> torch.Tensor:
     With windows, of the part's windows, aggregated per recording (in the order of ``index``).
     """
     if t.parts is None:
-        return predict_proba(t.net, t.x[torch.from_numpy(index).to(t.x.device)], t.forward, hp["batch_size"] * 4)
+        return predict_proba(t.net, t.x, t.forward, hp["batch_size"] * 4, rows=index)
     part = t.parts.of_recordings(index)
-    x = t.x.subset(part) if isinstance(t.x, windows.Windows) else t.x[torch.from_numpy(part).to(t.x.device)]
-    proba = predict_proba(t.net, x, t.forward, hp["batch_size"] * 4).numpy()
+    proba = predict_proba(t.net, t.x, t.forward, hp["batch_size"] * 4, rows=part).numpy()
     return torch.from_numpy(t.parts.decide(proba, part, index)).float()
 
 

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepself.config import AUGMENTATIONS
 from deepself.errors import DeepselfError
 from deepself.inference import Forward
 from deepself.scoring.metrics import uar
@@ -52,20 +53,19 @@ log = logging.getLogger(__name__)
 # Inverse L2 strengths of the logistic regression, log-spaced around scikit-learn's default 1.
 C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
 N_SPLITS = 5  # folds of the cross-validation where leave-one-out does not apply
-# Augmentations change inputs (or mix them), which a probe embeds once and never sees again.
-AUGMENT = ("specaugment", "shift", "gain_db", "flip", "crop_pad", "mixup")
 
 
 def check_augment(hp: dict, name: str) -> None:
-    """Refuse augmentation for a probe, naming the key."""
-    used = [key for key in AUGMENT if hp["augment"][key]]
+    """Refuse augmentation for a probe, naming the key: every one of :data:`deepself.config.AUGMENTATIONS`
+    changes inputs (or mixes them), which a probe embeds once and never sees again."""
+    used = [key for key in AUGMENTATIONS if hp["augment"][key]]
     if used:
         raise DeepselfError(f"config key train.augment.{used[0]} (model {name}): train_mode probe fits a logistic "
                             f"regression on embeddings computed once, so augmentation cannot apply")
 
 
 @torch.no_grad()
-def embed(model: Model, x: torch.Tensor, forward: Forward, batch_size: int,
+def embed(model: Model, x: windows.Inputs, forward: Forward, batch_size: int,
           what: str = "probe") -> tuple[nn.Module, torch.Tensor]:
     """The classifier and the input it takes, ``forward_head(forward_features(x), pre_logits=True)``, of
     every sample of ``x`` (float32, on the forward's device); ``what`` names the step in the log."""

@@ -19,6 +19,7 @@ it on Bonn.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -135,6 +136,23 @@ def aggregate(proba: np.ndarray, recording: np.ndarray, how: str) -> tuple[np.nd
         means = np.exp(means - means.max(axis=1, keepdims=True))
         means /= means.sum(axis=1, keepdims=True)
     return recordings[order], means[order]
+
+
+@runtime_checkable
+class Inputs(Protocol):
+    """What a model learns from: the samples (a tensor (N, C, [F,] T)), a probe's embeddings (N, D), or
+    :class:`Windows` cut from the samples, all alike. Indexing with a slice or an index array or tensor
+    gives those inputs as one tensor (B, ...); nothing else is read, so no copy of the data is made."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index) -> torch.Tensor: ...
 
 
 class Windows:

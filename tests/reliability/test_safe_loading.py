@@ -50,6 +50,13 @@ def test_torch_loads_only_weights():
     assert unsafe == []
 
 
+def test_checkpoints_and_weight_files_are_read_by_one_function():
+    readers = [REPO / "deepself" / "inference.py", REPO / "deepself" / "models" / "backbone.py"]
+    direct = [where(path, call) for path in readers for name, call in calls(path) if name == "torch.load"]
+    uses = [path.name for path in readers if "load_tensors" in {name for name, _ in calls(path)}]
+    assert direct == [] and uses == ["inference.py", "backbone.py"]
+
+
 def test_numpy_never_unpickles():
     unsafe = [where(path, call) for path in SOURCES for name, call in calls(path)
               if name in ("np.load", "numpy.load") and keyword(call, "allow_pickle") is not False]
