@@ -35,6 +35,7 @@ import torch
 
 from deepself.io.readers import read_signal
 from deepself.signal import fast, features
+from deepself.signal.params import check_params, output_shape
 from deepself.signal.stages import block_size
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -108,12 +109,12 @@ def best_of(repeat: int, function, wait: float) -> tuple[float, float]:
 
 def run_case(label: str, kind: str, params: dict, x: np.ndarray, sr: float, reference_clips: int,
              repeat: int, wait: float, precision: str = "auto") -> dict:
-    p = features.check_params(kind, params, sr, x.shape[-1], "benchmark")
+    p = check_params(kind, params, sr, x.shape[-1], "benchmark")
     seconds = x.shape[-1] / sr
     reference = features.FEATURES[kind]
     subset = x[:reference_clips]
 
-    shape = features.output_shape(kind, p, sr, x.shape[-1], x.shape[1])
+    shape = output_shape(kind, p, sr, x.shape[-1], x.shape[1])
     block = block_size(x.shape[1:], shape)
 
     maps = np.empty((block, *shape), dtype=np.float32)  # feature_store fills one block's maps again and again

@@ -23,8 +23,9 @@ out["csv jobs"] = loaded("torch", "librosa", "scipy", "matplotlib", "soundfile",
 # a log-Mel map: torch, and neither librosa nor scipy (the Mel matrix and the Hann window are numpy)
 import numpy as np
 from deepself.signal import features
+from deepself.signal.params import check_params
 x = np.random.default_rng(0).standard_normal((2, 1, 8000)).astype(np.float32)
-features.compute("logmel", x, 8000.0, features.check_params("logmel", {"n_fft": 512}, 8000.0, 8000, "k"))
+features.compute("logmel", x, 8000.0, check_params("logmel", {"n_fft": 512}, 8000.0, 8000, "k"))
 out["logmel"] = loaded("librosa", "scipy")
 
 # a torchvision model without torch._dynamo; torch still imports the real one on first use (torch.compile)

@@ -225,7 +225,7 @@ def _check_signal_settings(config: dict) -> None:
         rate = known_rate(modality)
         if feature["kind"] in ("raw", "image") or rate is None:
             continue
-        from deepself.signal.features import check_params
+        from deepself.signal.params import check_params
 
         # Without length_s the length is known only after ingest: the checks that need it
         # (n_fft against the length) wait for the feature stage, the others run now.

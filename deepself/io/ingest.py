@@ -174,6 +174,41 @@ def _say_padded(lengths: list[int], ids: list[str], rate: float, channels: int, 
                 size / 1e9, key, median / rate)
 
 
+def _survey_images(paths: list[str], ids: list[str], modality: str, spec: dict, key: str) -> tuple[tuple, dict]:
+    """The common shape of the images (channels, height, width) and the store's metadata: ingest's first pass."""
+    shapes = [read_image(path, spec["image_mode"], spec["image_size"]).shape for path in paths]
+    if len(set(shapes)) > 1:
+        odd = next(i for i, s in enumerate(shapes) if s != shapes[0])
+        raise DeepselfError(
+            f"{paths[odd]}: sample {ids[odd]!r} is {shapes[odd]} (channels, height, width), sample "
+            f"{ids[0]!r} is {shapes[0]}; set {key}.image_size and {key}.image_mode"
+        )
+    sample_shape = shapes[0]
+    meta = {"kind": "image", "layout": "CHW", "modality": modality, "n_channels": sample_shape[0]}
+    return sample_shape, meta
+
+
+def _survey_signals(paths: list[str], ids: list[str], modality: str, spec: dict, key: str) -> tuple[tuple, dict]:
+    """The common shape of the signals (channels, time) and the store's metadata, from the files' headers where
+    the format has one: ingest's first pass."""
+    need_length = not spec["length_s"]
+    channels, lengths, sr, own_rates = None, [], None, []
+    for i, (sid, path) in enumerate(zip(ids, paths)):
+        c, length, rate, own = _probe_signal(path, spec, need_length or i == 0, key)
+        _check_signal(sid, path, ids[0], rate, c, key, sr, channels)
+        channels, sr = channels or c, rate
+        lengths.append(length)
+        own_rates.append(own)
+    _say_resampled(own_rates, sr, spec, key)
+    length = round(spec["length_s"] * sr) if spec["length_s"] else max(lengths)
+    sample_shape = (channels, length)
+    meta = {"kind": "signal", "layout": "CT", "modality": modality, "sample_rate": sr,
+            "n_channels": channels, "n_samples": length}
+    if need_length and len(set(lengths)) > 1:
+        _say_padded(lengths, ids, sr, channels, key)
+    return sample_shape, meta
+
+
 def ingest(sheet_path: str | os.PathLike, modality: str, spec: dict, out: str | os.PathLike,
            compression: str | None = None) -> dict:
     """Read every sample's file of ``modality`` and write them to the store ``out``.
@@ -210,31 +245,10 @@ def ingest(sheet_path: str | os.PathLike, modality: str, spec: dict, out: str | 
     key = f"data.modalities.{modality}"
 
     if kind == "image":
-        shapes = [read_image(path, spec["image_mode"], spec["image_size"]).shape for path in paths]
-        if len(set(shapes)) > 1:
-            odd = next(i for i, s in enumerate(shapes) if s != shapes[0])
-            raise DeepselfError(
-                f"{paths[odd]}: sample {ids[odd]!r} is {shapes[odd]} (channels, height, width), sample "
-                f"{ids[0]!r} is {shapes[0]}; set {key}.image_size and {key}.image_mode"
-            )
-        sample_shape = shapes[0]
-        meta = {"kind": "image", "layout": "CHW", "modality": modality, "n_channels": sample_shape[0]}
+        sample_shape, meta = _survey_images(paths, ids, modality, spec, key)
     else:
-        need_length = not spec["length_s"]
-        channels, lengths, sr, own_rates = None, [], None, []
-        for i, (sid, path) in enumerate(zip(ids, paths)):
-            c, length, rate, own = _probe_signal(path, spec, need_length or i == 0, key)
-            _check_signal(sid, path, ids[0], rate, c, key, sr, channels)
-            channels, sr = channels or c, rate
-            lengths.append(length)
-            own_rates.append(own)
-        _say_resampled(own_rates, sr, spec, key)
-        length = round(spec["length_s"] * sr) if spec["length_s"] else max(lengths)
-        sample_shape = (channels, length)
-        meta = {"kind": "signal", "layout": "CT", "modality": modality, "sample_rate": sr,
-                "n_channels": channels, "n_samples": length}
-        if need_length and len(set(lengths)) > 1:
-            _say_padded(lengths, ids, sr, channels, key)
+        sample_shape, meta = _survey_signals(paths, ids, modality, spec, key)
+        sr, channels, length = meta["sample_rate"], meta["n_channels"], meta["n_samples"]
     # how the files were read travels with the store, so that `deepself predict` reads new files alike
     meta["ingest"] = spec
 

@@ -125,7 +125,7 @@ def _probes(part: Part, m, entry, duration, channels, sfx, weights_dir) -> None:
 
 
 def _mels(rate: float, length: int, n_fft: int, key: str) -> int:
-    from deepself.signal.features import check_params
+    from deepself.signal.params import check_params
 
     for n_mels in (64, 48, 32, 16):
         try:

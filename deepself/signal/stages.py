@@ -18,6 +18,7 @@ import numpy as np
 from deepself.errors import DeepselfError
 from deepself.io.store import check_compression, create_store, open_store
 from deepself.signal import features, filtering
+from deepself.signal.params import check_params, output_shape
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +149,8 @@ def feature_store(src: str | os.PathLike, out: str | os.PathLike, name: str, spe
             raise DeepselfError(f"config key {key}.kind: {spec['kind']} needs signals, "
                                 f"modality {meta['modality']!r} holds images")
         sr, (n_channels, n_samples) = meta["sample_rate"], store.x.shape[1:]
-        params = features.check_params(spec["kind"], params, sr, n_samples, key)
-        shape = features.output_shape(spec["kind"], params, sr, n_samples, n_channels)
+        params = check_params(spec["kind"], params, sr, n_samples, key)
+        shape = output_shape(spec["kind"], params, sr, n_samples, n_channels)
         out_meta = {**meta, "layout": "CT" if len(shape) == 2 else "CFT", "feature": name,
                     "feature_kind": spec["kind"], "feature_params": params, "input_fingerprint": store.fingerprint}
         if cache:

@@ -54,7 +54,7 @@ from deepself.io.ingest import ingest
 from deepself.io.preflight import preflight
 from deepself.io.sheet import build_sheet
 from deepself.io.store import open_store
-from deepself.signal.features import check_params
+from deepself.signal.params import check_params
 
 ROWS = [{"id": f"s{i}", "path": f"s{i}.wav", "label": "ab"[i % 2]} for i in range(8)]
 
@@ -306,7 +306,7 @@ MEL_CASES = [  # (sample rate, n_fft, n_mels, fmin, fmax, htk): some with empty 
 def test_empty_mel_filters_are_those_librosa_warns_of(sr, n_fft, n_mels, fmin, fmax, htk, norm):
     import librosa
 
-    from deepself.signal.features import empty_mel_filters
+    from deepself.signal.mel import empty_mel_filters
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

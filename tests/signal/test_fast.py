@@ -7,8 +7,9 @@ import pywt
 import torch
 
 from deepself.errors import DeepselfError
-from deepself.signal import fast
-from deepself.signal.features import FEATURES, check_params, compute
+from deepself.signal import fast, fast_cwt, fast_stft
+from deepself.signal.features import FEATURES, compute
+from deepself.signal.params import check_params
 
 SAMPLE_RATE = 8000
 N_SAMPLES = 4000
@@ -148,7 +149,7 @@ def test_threads_on_sub_blocks_give_the_serial_maps_and_restore_the_thread_count
 def test_scalogram_groups_fft_lengths_and_needs_only_half_the_filter():
     """Short and long wavelets get different FFT lengths, each at least time + ceil(L / 2)."""
     p = check_params("scalogram", {"n_scales": 32}, SAMPLE_RATE, N_SAMPLES, "k")
-    groups = fast._cwt_filters("morl", tuple(p["scales"]), N_SAMPLES)
+    groups = fast_cwt._cwt_filters("morl", tuple(p["scales"]), N_SAMPLES)
     assert len(groups) > 1
     assert [g[0] for g in groups] == sorted(g[0] for g in groups)
     covered = []
@@ -176,12 +177,12 @@ def test_scalogram_equals_pywt_for_a_signal_shorter_than_its_wavelets():
 def test_logmel_uses_librosa_mel_matrix_in_bands(n_mels, fmin, htk, norm):
     """The bands of Mel filters hold librosa's whole matrix, each over fewer bins than all."""
     p = check_params("logmel", {"n_mels": n_mels, "fmin": fmin, "htk": htk, "norm": norm}, SAMPLE_RATE, N_SAMPLES, "k")
-    mel = fast._mel_basis(float(SAMPLE_RATE), p["n_fft"], n_mels, fmin, p["fmax"], htk, p["norm"])
+    mel = fast_stft._mel_basis(float(SAMPLE_RATE), p["n_fft"], n_mels, fmin, p["fmax"], htk, p["norm"])
     expected = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=p["n_fft"], n_mels=n_mels, fmin=fmin, htk=htk, norm=norm)
     np.testing.assert_array_equal(mel, expected)
     if norm == 1:  # librosa's norm=1.0: each filter's weights sum to 1
         np.testing.assert_allclose(mel.sum(axis=1), 1.0, rtol=1e-6)
-    bands = fast._mel_bands(float(SAMPLE_RATE), p["n_fft"], n_mels, fmin, p["fmax"], htk, p["norm"])
+    bands = fast_stft._mel_bands(float(SAMPLE_RATE), p["n_fft"], n_mels, fmin, p["fmax"], htk, p["norm"])
     assert sum(high - low for *_, low, high, _ in bands) < 1.2 * (1 + p["n_fft"] // 2)
 
 

@@ -15,7 +15,8 @@ import pywt
 import soundfile
 
 from deepself.errors import DeepselfError
-from deepself.signal.features import FEATURES, check_params, compute, output_shape
+from deepself.signal.features import FEATURES, compute
+from deepself.signal.params import check_params, output_shape
 
 REPO = Path(__file__).resolve().parents[2]
 ESC10 = REPO.parent / "shared" / "data" / "esc10"

@@ -7,21 +7,21 @@ import librosa
 import numpy as np
 import pytest
 
-from deepself.signal import fast
-from deepself.signal.features import mel_filters
+from deepself.signal import fast_stft
+from deepself.signal.mel import mel_filters
 
 
 @pytest.mark.parametrize("win_length, n_fft", [(1, 1), (2, 2), (5, 8), (255, 256), (400, 512), (1023, 2049),
                                                (2048, 2048)])
 def test_hann_window_is_librosas(win_length, n_fft):
-    ours = fast._window("hann", win_length, n_fft)
+    ours = fast_stft._window("hann", win_length, n_fft)
     theirs = librosa.util.pad_center(librosa.filters.get_window("hann", win_length, fftbins=True), size=n_fft)
     assert ours.dtype == theirs.dtype
     np.testing.assert_array_equal(ours, theirs)
 
 
 def test_other_windows_are_librosas():
-    np.testing.assert_array_equal(fast._window("hamming", 300, 512),
+    np.testing.assert_array_equal(fast_stft._window("hamming", 300, 512),
                                   librosa.util.pad_center(librosa.filters.get_window("hamming", 300), size=512))
 
 

@@ -10,6 +10,7 @@ from deepself.errors import DeepselfError
 from deepself.io.store import create_store, fingerprint_of, open_store
 from deepself.signal import features, stages
 from deepself.signal.filtering import bandpass
+from deepself.signal.params import check_params
 
 SAMPLE_RATE = 8000.0
 LOGMEL = {"kind": "logmel", "n_fft": 512, "hop_length": 256, "n_mels": 24}
@@ -46,8 +47,8 @@ def test_feature_store_holds_each_channels_map_and_says_how_it_was_made(src, tmp
     out = tmp_path / "logmel.h5"
     meta = stages.feature_store(path, out, "mel", {**LOGMEL, "modality": None})
     with open_store(out) as store:
-        params = features.check_params("logmel", {k: v for k, v in LOGMEL.items() if k != "kind"},
-                                       SAMPLE_RATE, 2000, "k")
+        params = check_params("logmel", {k: v for k, v in LOGMEL.items() if k != "kind"},
+                              SAMPLE_RATE, 2000, "k")
         expected = features.compute("logmel", x, SAMPLE_RATE, params, backend="reference")
         assert store.x.shape == (5, 2, 24, 1 + 2000 // 256) == expected.shape
         np.testing.assert_allclose(store.read(), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
