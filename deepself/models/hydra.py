@@ -36,7 +36,7 @@ from torch import nn
 from deepself.errors import DeepselfError
 from deepself.models.multirocket import MultiRocket
 from deepself.models.registry import Positive, Range, register_model, share_docs
-from deepself.models.rocket import HEADS, KERNEL_LENGTH, Head, Kernels, Rocket
+from deepself.models.rocket import KERNEL_LENGTH, Head, Kernels, Rocket
 
 AtLeastTwo = Annotated[int, Range(2)]
 
@@ -206,8 +206,6 @@ class MultiRocketHydra(MultiRocket):
     def __init__(self, n_chans, n_freqs, n_times, n_outputs, *, n_kernels: Kernels = 6250,
                  max_dilations_per_kernel: Positive = 32, hydra_kernels: AtLeastTwo = 8, hydra_groups: Positive = 64,
                  max_num_channels: AtLeastTwo = 8, head: Head = "ridge"):
-        if head not in HEADS:
-            raise DeepselfError(f"model args head: {head!r} is not one of {list(HEADS)}")
         self._hydra_args = (hydra_kernels, hydra_groups, max_num_channels)
         super().__init__(n_chans, n_freqs, n_times, n_outputs, n_kernels=n_kernels,
                          max_dilations_per_kernel=max_dilations_per_kernel, head=head)
